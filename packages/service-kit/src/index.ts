@@ -1,0 +1,26 @@
+export { Type, type Static, type TSchema } from 'typebox';
+
+export {
+  BaseConfigSchema,
+  baseConfigProperties,
+  ConfigError,
+  expected,
+  isSecret,
+  loadConfig,
+  OneOf,
+  redactConfig,
+  Secret,
+  type BaseConfig,
+} from './config.ts';
+export { createLogger, defaultRedactPaths, type Logger, type LoggerSettings } from './logger.ts';
+export { createMetrics, Counter, Gauge, Histogram, Registry, UNMATCHED_ROUTE, type HttpMetrics } from './metrics.ts';
+export { HttpProblem, problem, PROBLEM_CONTENT_TYPE, titleFor, type ProblemDetails } from './problem.ts';
+export { runMain, type Stoppable } from './main.ts';
+export {
+  createService,
+  toProblem,
+  type ReadinessCheck,
+  type Service,
+  type ServiceApp,
+  type ServiceOptions,
+} from './service.ts';

@@ -1,0 +1,215 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { createLogger, createService, HttpProblem, Type, type Service } from '../src/index.ts';
+import { captureLogs, testConfig } from '../src/testing.ts';
+
+const services: Service[] = [];
+afterEach(async () => {
+  await Promise.all(services.splice(0).map((s) => s.app.close()));
+});
+
+function make(
+  options: { readiness?: Parameters<typeof createService>[0]['readiness']; bodyLimit?: number; delayMs?: number } = {},
+) {
+  const logs = captureLogs();
+  const config = testConfig({ BODY_LIMIT_BYTES: options.bodyLimit ?? 1024, SHUTDOWN_DELAY_MS: options.delayMs ?? 0 });
+  const logger = createLogger({ name: 'test', level: 'debug', destination: logs.destination });
+  const service = createService({ name: 'test', version: '1.2.3', config, logger, readiness: options.readiness });
+  service.app.post(
+    '/items',
+    { schema: { body: Type.Object({ name: Type.String({ minLength: 1 }) }, { additionalProperties: false }) } },
+    (request, reply) => reply.code(201).send({ name: request.body.name }),
+  );
+  service.app.get('/boom', () => {
+    throw new Error('database password=hunter2 exploded');
+  });
+  service.app.get('/teapot', () => {
+    throw new HttpProblem(429, 'slow down', { headers: { 'retry-after': '7' }, extensions: { limit: 10 } });
+  });
+  service.app.get('/slow', async () => {
+    await sleep(200);
+    return { ok: true };
+  });
+  services.push(service);
+  return { service, logs };
+}
+
+describe('probes', () => {
+  it('answers /healthz and /readyz', async () => {
+    const { service } = make();
+    expect((await service.app.inject('/healthz')).json()).toEqual({ status: 'ok' });
+    const ready = await service.app.inject('/readyz');
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json()).toEqual({ status: 'ready', checks: {} });
+  });
+
+  it('reports each failing or hanging dependency as a 503 problem', async () => {
+    const { service } = make({
+      readiness: [
+        { name: 'db', check: () => Promise.resolve() },
+        {
+          name: 'queue',
+          check: () => {
+            throw new Error('connection refused');
+          },
+        },
+        { name: 'slow', check: () => sleep(5_000), timeoutMs: 50 },
+      ],
+    });
+    const res = await service.app.inject('/readyz');
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['content-type']).toContain('application/problem+json');
+    const body = res.json();
+    expect(body.checks).toEqual({ db: 'ok', queue: 'connection refused', slow: 'timed out' });
+    expect(body.detail).toBe('not ready: queue: connection refused; slow: timed out');
+  });
+
+  it('turns readiness to 503 as soon as shutdown starts, while still serving during the delay', async () => {
+    const { service } = make({ delayMs: 150 });
+    await service.app.ready();
+    const shutdown = service.shutdown('test');
+    expect(service.draining).toBe(true);
+    const res = await service.app.inject('/readyz');
+    expect(res.statusCode).toBe(503);
+    expect(res.json().detail).toBe('shutting down');
+    expect((await service.app.inject('/healthz')).statusCode).toBe(200);
+    expect(await shutdown).toBe(true);
+    expect(service.shutdown('again')).toBe(shutdown);
+  });
+});
+
+describe('errors are application/problem+json', () => {
+  it('for unknown routes', async () => {
+    const { service } = make();
+    const res = await service.app.inject('/nowhere?token=abc');
+    expect(res.statusCode).toBe(404);
+    expect(res.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+    expect(res.json()).toMatchObject({ status: 404, title: 'Not Found', instance: '/nowhere' });
+    expect(res.json().requestId).toBe(res.headers['x-request-id']);
+  });
+
+  it("for Fastify's own validation, listing every field error", async () => {
+    const { service } = make();
+    const res = await service.app.inject({ method: 'POST', url: '/items', payload: { name: '', extra: 1 } });
+    expect(res.statusCode).toBe(400);
+    const body = res.json();
+    expect(body.type).toBe('about:blank');
+    expect(body.errors).toEqual(
+      expect.arrayContaining([
+        { location: 'body', path: '/extra', message: 'is not an allowed property' },
+        { location: 'body', path: '/name', message: expect.stringContaining('1') },
+      ]),
+    );
+  });
+
+  it('does not coerce body types', async () => {
+    const { service } = make();
+    const res = await service.app.inject({ method: 'POST', url: '/items', payload: { name: 5 } });
+    expect(res.statusCode).toBe(400);
+  });
+
+  it('for malformed JSON, an oversize body and an unsupported media type', async () => {
+    const { service } = make({ bodyLimit: 64 });
+    const bad = await service.app.inject({
+      method: 'POST',
+      url: '/items',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"name":',
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.headers['content-type']).toContain('application/problem+json');
+    expect(bad.json().detail).toMatch(/JSON/);
+
+    const big = await service.app.inject({ method: 'POST', url: '/items', payload: { name: 'x'.repeat(100) } });
+    expect(big.statusCode).toBe(413);
+    expect(big.json()).toMatchObject({ status: 413, title: 'Payload Too Large' });
+
+    const xml = await service.app.inject({
+      method: 'POST',
+      url: '/items',
+      headers: { 'content-type': 'application/xml' },
+      payload: '<a/>',
+    });
+    expect(xml.statusCode).toBe(415);
+    expect(xml.headers['content-type']).toContain('application/problem+json');
+  });
+
+  it('for unexpected errors: a 500 that hides the message and logs it with the request id', async () => {
+    const { service, logs } = make();
+    const res = await service.app.inject('/boom');
+    expect(res.statusCode).toBe(500);
+    expect(res.body).not.toContain('hunter2');
+    const requestId = res.json().requestId as string;
+    const logged = logs.lines().find((l) => l['msg'] === 'request failed');
+    expect(logged?.['requestId']).toBe(requestId);
+  });
+
+  it('for thrown HttpProblems, with their headers and extensions', async () => {
+    const { service } = make();
+    const res = await service.app.inject('/teapot');
+    expect(res.statusCode).toBe(429);
+    expect(res.headers['retry-after']).toBe('7');
+    expect(res.json()).toMatchObject({ status: 429, detail: 'slow down', limit: 10 });
+  });
+});
+
+describe('request ids', () => {
+  it('keeps a well-formed incoming x-request-id and replaces a malformed one', async () => {
+    const { service } = make();
+    const kept = await service.app.inject({ url: '/healthz', headers: { 'x-request-id': 'abc-123' } });
+    expect(kept.headers['x-request-id']).toBe('abc-123');
+    const replaced = await service.app.inject({
+      url: '/healthz',
+      headers: { 'x-request-id': 'a b\n{"level":"fatal"}' },
+    });
+    expect(replaced.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
+
+describe('metrics', () => {
+  it('exposes process metrics, build info and per-route RED metrics', async () => {
+    const { service } = make();
+    await service.app.inject({ method: 'POST', url: '/items', payload: { name: 'a' } });
+    await service.app.inject('/nope/1');
+    await service.app.inject('/nope/2');
+    const text = (await service.app.inject('/metrics')).body;
+    expect(text).toContain('process_resident_memory_bytes');
+    expect(text).toContain('build_info{service="test",version="1.2.3"');
+    expect(text).toMatch(/http_request_duration_seconds_count\{method="POST",route="\/items",status_code="201"\} 1/);
+    // Unknown URLs share one series instead of one per URL.
+    expect(text).toMatch(/http_request_duration_seconds_count\{method="GET",route="unmatched",status_code="404"\} 2/);
+    expect(text).toMatch(/# TYPE http_requests_in_flight gauge/);
+  });
+
+  it('counts a request in flight while it is being served, and not after', async () => {
+    const { service } = make();
+    await service.app.listen({ port: 0, host: '127.0.0.1' });
+    const address = service.app.server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const slow = fetch(`http://127.0.0.1:${port}/slow`);
+    await sleep(80);
+    const during = await service.metrics.requestsInFlight.get();
+    expect(during.values.find((v) => v.labels.route === '/slow')?.value).toBe(1);
+    expect((await slow).status).toBe(200);
+    const after = await service.metrics.requestsInFlight.get();
+    expect(after.values.find((v) => v.labels.route === '/slow')?.value).toBe(0);
+  });
+
+  it('stops counting a request whose client went away', async () => {
+    const { service, logs } = make();
+    await service.app.listen({ port: 0, host: '127.0.0.1' });
+    const address = service.app.server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const controller = new AbortController();
+    const pending = fetch(`http://127.0.0.1:${port}/slow`, { signal: controller.signal }).catch(() => 'aborted');
+    await sleep(50);
+    controller.abort();
+    expect(await pending).toBe('aborted');
+    await sleep(250);
+    const gauge = await service.metrics.requestsInFlight.get();
+    expect(gauge.values.find((v) => v.labels.route === '/slow')?.value).toBe(0);
+    expect(logs.lines().some((l) => l['msg'] === 'request aborted by client' && l['status'] === 499)).toBe(true);
+  });
+});
