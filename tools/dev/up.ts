@@ -1,0 +1,221 @@
+// `make up`: starts every service in the monorepo on its fixed port with embedded defaults, waits
+// for each /readyz, prints the URLs, and on Ctrl-C (or SIGTERM) stops them all gracefully.
+//
+// A workspace takes part by declaring, in its package.json:
+//   "srePlatform": { "up": [{ "name": "webhook-app", "entry": "src/main.ts", "port": 8080 }] }
+// UP_PORT_OFFSET shifts every port (e.g. 1000 -> 9090), so that two checkouts or a test can run
+// beside a developer's own `make up`.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+export interface UpEntry {
+  name: string;
+  entry: string;
+  port: number;
+  env?: Record<string, string>;
+}
+
+interface Running extends UpEntry {
+  cwd: string;
+  child: ChildProcess;
+  exited: Promise<number | string>;
+}
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const READY_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 20_000;
+
+/** Every workspace's srePlatform.up entries, in workspace order. */
+export function discover(root = ROOT): (UpEntry & { cwd: string })[] {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { workspaces?: string[] };
+  const found: (UpEntry & { cwd: string })[] = [];
+  for (const pattern of pkg.workspaces ?? []) {
+    const base = join(root, pattern.replace(/\/\*$/, ''));
+    const dirs = pattern.endsWith('/*') && existsSync(base) ? readdirSync(base).map((d) => join(base, d)) : [base];
+    for (const dir of dirs.sort()) {
+      const file = join(dir, 'package.json');
+      if (!existsSync(file)) continue;
+      const ws = JSON.parse(readFileSync(file, 'utf8')) as { srePlatform?: { up?: UpEntry[] } };
+      for (const entry of ws.srePlatform?.up ?? []) found.push({ ...entry, cwd: dir });
+    }
+  }
+  const ports = new Map<number, string>();
+  for (const e of found) {
+    const other = ports.get(e.port);
+    if (other) throw new Error(`port ${e.port} is claimed by both ${other} and ${e.name}`);
+    ports.set(e.port, e.name);
+  }
+  return found;
+}
+
+function portInUse(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = createConnection({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      done(true);
+    });
+    socket.once('error', () => {
+      done(false);
+    });
+  });
+}
+
+const LEVEL_COLOURS: Record<string, string> = { error: '31', fatal: '31', warn: '33', info: '32', debug: '90' };
+
+/** Renders one JSON log line for a terminal; anything else passes through. */
+export function formatLine(name: string, line: string, colour = process.stdout.isTTY): string {
+  const paint = (code: string, text: string) => (colour ? `\u001b[${code}m${text}\u001b[0m` : text);
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return `${paint('36', name.padEnd(18))} ${line}`;
+  }
+  const { level, time, msg, service: _s, version: _v, pid: _p, name: _n, hostname: _h, ...rest } = record;
+  const lvl = typeof level === 'string' ? level : 'info';
+  const at = typeof time === 'string' ? time.slice(11, 23) : '';
+  const extra = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
+  return `${paint('36', name.padEnd(18))} ${at} ${paint(LEVEL_COLOURS[lvl] ?? '0', lvl.padEnd(5))} ${String(msg)}${extra}`;
+}
+
+function pipeLines(name: string, stream: NodeJS.ReadableStream, out: NodeJS.WritableStream) {
+  let buffer = '';
+  stream.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString('utf8');
+    let newline: number;
+    while ((newline = buffer.indexOf('\n')) !== -1) {
+      out.write(`${formatLine(name, buffer.slice(0, newline))}\n`);
+      buffer = buffer.slice(newline + 1);
+    }
+  });
+}
+
+function start(entry: UpEntry & { cwd: string }): Running {
+  const child = spawn(process.execPath, [entry.entry], {
+    cwd: entry.cwd,
+    // Own process group: Ctrl-C reaches only this supervisor, which then stops each service
+    // once, gracefully, instead of every process receiving the signal at the same time.
+    detached: true,
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(entry.port), ...entry.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  pipeLines(entry.name, child.stdout!, process.stdout);
+  pipeLines(entry.name, child.stderr!, process.stderr);
+  const exited = new Promise<number | string>((done) =>
+    child.once('exit', (code, signal) => {
+      done(code ?? signal ?? 'unknown');
+    }),
+  );
+  return { ...entry, child, exited };
+}
+
+async function waitReady(service: Running): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    if (service.child.exitCode !== null) throw new Error(`${service.name} exited with ${service.child.exitCode}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${service.port}/readyz`);
+      if (res.status === 200) return;
+      last = `readyz ${res.status}: ${await res.text()}`;
+    } catch (err) {
+      last = String(err);
+    }
+    await sleep(100);
+  }
+  throw new Error(`${service.name} not ready after ${READY_TIMEOUT_MS / 1000}s: ${last}`);
+}
+
+async function stopAll(running: Running[]): Promise<boolean> {
+  let clean = true;
+  await Promise.all(
+    running.map(async (service) => {
+      if (service.child.exitCode !== null || service.child.signalCode !== null) return;
+      service.child.kill('SIGTERM');
+      const timer = setTimeout(() => {
+        process.stderr.write(`${service.name} did not stop in ${STOP_TIMEOUT_MS / 1000}s: killing it\n`);
+        clean = false;
+        // The whole process group, so that nothing the service started stays behind.
+        if (service.child.pid) process.kill(-service.child.pid, 'SIGKILL');
+      }, STOP_TIMEOUT_MS);
+      const code = await service.exited;
+      clearTimeout(timer);
+      if (code !== 0) clean = false;
+      process.stdout.write(`stopped ${service.name} (exit ${code})\n`);
+    }),
+  );
+  return clean;
+}
+
+async function main(): Promise<number> {
+  const offset = Number(process.env['UP_PORT_OFFSET'] ?? 0);
+  if (!Number.isInteger(offset) || offset < 0 || offset > 50_000) {
+    process.stderr.write(
+      `make up: UP_PORT_OFFSET must be an integer from 0 to 50000 (got ${process.env['UP_PORT_OFFSET']})\n`,
+    );
+    return 1;
+  }
+  const entries = discover().map((e) => ({ ...e, port: e.port + offset }));
+  if (entries.length === 0) {
+    process.stdout.write('no services declare srePlatform.up yet: nothing to start\n');
+    return 0;
+  }
+  for (const e of entries) {
+    if (await portInUse(e.port)) {
+      process.stderr.write(`port ${e.port} (${e.name}) is already in use: is another \`make up\` running?\n`);
+      return 1;
+    }
+  }
+  const running = entries.map(start);
+  let stopping: Promise<boolean> | undefined;
+  const stop = (why: string) => {
+    if (!stopping) {
+      process.stdout.write(`\n${why}: stopping ${running.length} service(s)...\n`);
+      stopping = stopAll(running);
+    }
+    return stopping;
+  };
+  const stopped = new Promise<number>((done) => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.on(signal, () => {
+        void stop(signal).then((clean) => {
+          done(clean ? 0 : 1);
+        });
+      });
+    }
+    for (const service of running) {
+      void service.exited.then((code) => {
+        if (stopping) return;
+        process.stderr.write(`${service.name} exited unexpectedly (${code})\n`);
+        void stop('a service exited').then(() => {
+          done(1);
+        });
+      });
+    }
+  });
+  try {
+    await Promise.all(running.map(waitReady));
+  } catch (err) {
+    process.stderr.write(`${String(err)}\n`);
+    await stop('start-up failed');
+    return 1;
+  }
+  const rows = running.map((s) => `  ${s.name.padEnd(20)} http://127.0.0.1:${s.port}   (/readyz /metrics)`);
+  process.stdout.write(`\nsre-platform is up:\n${rows.join('\n')}\n\nCtrl-C stops everything.\n\n`);
+  return stopped;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`make up: ${String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
