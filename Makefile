@@ -29,9 +29,9 @@ up: deps ## run every service locally on embedded defaults; Ctrl-C stops them al
 	@node tools/dev/up.ts
 
 test: deps ## run every test (unit and integration), installing what they need
-	@node tools/dev/test.ts
+	@node tools/dev/test.ts $(ARGS)
 
-lint: deps ## eslint (type-aware), prettier, tsc, shellcheck-clean scripts
+lint: deps ## eslint (type-aware), prettier, tsc
 	@npx eslint --max-warnings 0 .
 	@npx prettier --check --log-level warn .
 	@npx tsc -p tsconfig.json

@@ -104,8 +104,8 @@ function start(entry: UpEntry & { cwd: string }): Running {
     env: { ...process.env, HOST: '127.0.0.1', PORT: String(entry.port), ...entry.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  pipeLines(entry.name, child.stdout!, process.stdout);
-  pipeLines(entry.name, child.stderr!, process.stderr);
+  pipeLines(entry.name, child.stdout, process.stdout);
+  pipeLines(entry.name, child.stderr, process.stderr);
   const exited = new Promise<number | string>((done) =>
     child.once('exit', (code, signal) => {
       done(code ?? signal ?? 'unknown');

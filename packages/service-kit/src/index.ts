@@ -12,7 +12,7 @@ export {
   Secret,
   type BaseConfig,
 } from './config.ts';
-export { createLogger, defaultRedactPaths, type Logger, type LoggerSettings } from './logger.ts';
+export { CENSOR, createLogger, defaultSecretKeys, scrub, type Logger, type LoggerSettings } from './logger.ts';
 export { createMetrics, Counter, Gauge, Histogram, Registry, UNMATCHED_ROUTE, type HttpMetrics } from './metrics.ts';
 export { HttpProblem, problem, PROBLEM_CONTENT_TYPE, titleFor, type ProblemDetails } from './problem.ts';
 export { runMain, type Stoppable } from './main.ts';

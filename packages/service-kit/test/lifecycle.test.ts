@@ -36,7 +36,7 @@ interface Outcome {
 describe('graceful shutdown', () => {
   it('drops zero requests when SIGTERM arrives during continuous load', async () => {
     const port = await freePort();
-    const proc = await startProcess(EXAMPLE, { PORT: String(port), SHUTDOWN_DELAY_MS: '400' });
+    const proc = await startProcess(EXAMPLE, { PORT: String(port), SHUTDOWN_DELAY_MS: '1500' });
     const outcomes: Outcome[] = [];
     let routing = true; // what a load balancer does: route here while /readyz says 200
 

@@ -5,6 +5,7 @@ import {
   createService,
   loadConfig,
   redactConfig,
+  scrub,
   Secret,
   Type,
   baseConfigProperties,
@@ -74,5 +75,25 @@ describe('logs never contain secrets', () => {
       user: { password: '[REDACTED]' },
     });
     expect(lines.filter((l) => l['msg'] === 'request').map((l) => l['path'])).toEqual(['/hook', '/fail', '/nowhere']);
+  });
+});
+
+describe('scrub', () => {
+  const keys = new Set(['password', 'authorization']);
+
+  it('replaces secret keys at any depth and in arrays, case-insensitively, without touching the input', () => {
+    const input = { a: 1, Password: 'p', nested: { list: [{ authorization: 'Bearer x', ok: true }] } };
+    const snapshot = structuredClone(input);
+    expect(scrub(input, keys)).toEqual({
+      a: 1,
+      Password: '[REDACTED]',
+      nested: { list: [{ authorization: '[REDACTED]', ok: true }] },
+    });
+    expect(input).toEqual(snapshot);
+  });
+
+  it('returns the same object when there is nothing to hide', () => {
+    const clean = { a: { b: [1, 2] } };
+    expect(scrub(clean, keys)).toBe(clean);
   });
 });
