@@ -8,8 +8,10 @@ MAKEFLAGS += --no-print-directory
 NODE_BIN := $(shell tools/install --path node)
 export PATH := $(NODE_BIN):$(PATH)
 DEPS_STAMP := node_modules/.sre-platform-deps
+# Everything the integration tests start; make test installs them first (cached after the first run).
+TEST_TOOLS := kubernetes etcd kwok helm prometheus prometheus-adapter moto postgres shellcheck yamllint actionlint
 
-.PHONY: help toolchain deps up test unit lint format typecheck bench clean
+.PHONY: help toolchain deps up test lint format typecheck bench clean cluster-up cluster-down cluster-status tools
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,10 +30,14 @@ deps: $(DEPS_STAMP) ## install the npm dependencies (npm ci)
 up: deps ## run every service locally on embedded defaults; Ctrl-C stops them all
 	@node tools/dev/up.ts
 
-test: deps ## run every test (unit and integration), installing what they need
+test: deps tools ## run every test (unit and integration), installing what they need
 	@node tools/dev/test.ts $(ARGS)
 
-lint: deps ## eslint (type-aware), prettier, tsc
+SHELL_SCRIPTS := tools/install tools/recipes.sh tools/versions.sh tools/cluster/cluster .ci/run
+
+lint: deps ## eslint (type-aware), prettier, tsc, shellcheck
+	@tools/install shellcheck
+	@"$$(tools/install --path shellcheck)/shellcheck" -x $(SHELL_SCRIPTS)
 	@npx eslint --max-warnings 0 .
 	@npx prettier --check --log-level warn .
 	@npx tsc -p tsconfig.json
@@ -46,6 +52,18 @@ typecheck: deps ## tsc only
 
 bench: deps ## run the benchmarks (ratios against baselines measured in the same run)
 	@node tools/dev/bench.ts
+
+cluster-up: ## start a local Kubernetes control plane (kwok nodes); warm start takes seconds
+	@tools/cluster/cluster up
+
+cluster-down: ## delete the local cluster and its state
+	@tools/cluster/cluster down
+
+cluster-status: ## show the local cluster's components, memory and nodes
+	@tools/cluster/cluster status
+
+tools: ## install every pinned tool the tests use (cold: about 15 minutes, mostly compiling Kubernetes)
+	@tools/install $(TEST_TOOLS)
 
 clean: ## remove node_modules (the tool cache in ~/.cache/sre-platform is kept)
 	rm -rf node_modules packages/*/node_modules services/*/node_modules

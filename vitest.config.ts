@@ -1,11 +1,36 @@
 import { defineConfig } from 'vitest/config';
 
+const INTEGRATION = [
+  'packages/*/test/**/*.int.test.ts',
+  'services/*/test/**/*.int.test.ts',
+  'tools/**/test/**/*.int.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts', 'tools/**/test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    // Integration tests start real processes; two workers match the reference 2-core machine.
+    // Tests start real processes; two workers match the reference 2-core machine.
     maxWorkers: 2,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['packages/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts', 'tools/**/test/**/*.test.ts'],
+          exclude: INTEGRATION,
+        },
+      },
+      {
+        // Against real parts: one cluster, Prometheus, moto and PostgreSQL per run (see packages/test-platform).
+        extends: true,
+        test: {
+          name: 'integration',
+          include: INTEGRATION,
+          globalSetup: ['packages/test-platform/src/global-setup.ts'],
+          testTimeout: 120_000,
+        },
+      },
+    ],
   },
 });

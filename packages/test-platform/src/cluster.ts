@@ -1,0 +1,41 @@
+// A Kubernetes control plane for one test run: tools/cluster/cluster (the same script as
+// `make cluster-up`) with its own name and state directory, deleted afterwards.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import { REPO_ROOT, toolBin } from './tools.ts';
+
+const run = promisify(execFile);
+const CLUSTER = join(REPO_ROOT, 'tools/cluster/cluster');
+
+export interface ClusterInfo {
+  name: string;
+  kubeconfig: string;
+  workdir: string;
+  /** Directory with kubectl (same version as the apiserver). */
+  kubernetesBin: string;
+}
+
+export async function startCluster(): Promise<{ info: ClusterInfo; stop: () => Promise<void> }> {
+  const kubernetesBin = toolBin('kubernetes');
+  toolBin('etcd');
+  toolBin('kwok');
+  const workdir = mkdtempSync(join(tmpdir(), 'sre-platform-cluster-'));
+  const name = `test-${process.pid}`;
+  const env = { ...process.env, CLUSTER_NAME: name, KWOK_WORKDIR: workdir, CLUSTER_NODES: '2' };
+  const stop = async () => {
+    await run(CLUSTER, ['down'], { env }).catch(() => undefined);
+    rmSync(workdir, { recursive: true, force: true });
+  };
+  try {
+    await run(CLUSTER, ['up'], { env, timeout: 180_000 });
+    const { stdout } = await run(CLUSTER, ['kubeconfig'], { env });
+    return { info: { name, kubeconfig: stdout.trim(), workdir, kubernetesBin }, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
