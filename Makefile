@@ -33,7 +33,7 @@ up: deps ## run every service locally on embedded defaults; Ctrl-C stops them al
 test: deps tools ## run every test (unit and integration), installing what they need
 	@node tools/dev/test.ts $(ARGS)
 
-SHELL_SCRIPTS := tools/install tools/recipes.sh tools/versions.sh tools/cluster/cluster .ci/run
+SHELL_SCRIPTS := tools/install tools/recipes.sh tools/versions.sh tools/cluster/cluster tools/go/regen-kubernetes.sh .ci/run
 
 lint: deps ## eslint (type-aware), prettier, tsc, shellcheck
 	@tools/install shellcheck

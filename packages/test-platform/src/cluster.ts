@@ -19,8 +19,23 @@ export interface ClusterInfo {
   kubernetesBin: string;
 }
 
+/**
+ * TEST_KUBECONFIG=<path> runs the tests against an existing cluster (kind, minikube, a real one)
+ * instead of starting one; it is neither created nor deleted, only the tests' namespaces are.
+ */
 export async function startCluster(): Promise<{ info: ClusterInfo; stop: () => Promise<void> }> {
   const kubernetesBin = toolBin('kubernetes');
+  const external = process.env['TEST_KUBECONFIG'];
+  if (external) {
+    const workdir = mkdtempSync(join(tmpdir(), 'sre-platform-cluster-'));
+    await run(join(kubernetesBin, 'kubectl'), ['--kubeconfig', external, 'get', '--raw', '/readyz'], { timeout: 15_000 });
+    return {
+      info: { name: 'external', kubeconfig: external, workdir, kubernetesBin },
+      stop: async () => {
+        rmSync(workdir, { recursive: true, force: true });
+      },
+    };
+  }
   toolBin('etcd');
   toolBin('kwok');
   const workdir = mkdtempSync(join(tmpdir(), 'sre-platform-cluster-'));
