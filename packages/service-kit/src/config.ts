@@ -23,7 +23,7 @@ export function OneOf<const T extends readonly [string, ...string[]]>(
   return Type.Union(
     values.map((v) => Type.Literal(v)),
     options,
-  ) as unknown as TUnion<TLiteral<T[number]>[]>;
+  ) as unknown as TUnion<[TLiteral<T[number]>]>; // one member whose literal type is the union: Static gives T[number]
 }
 
 /** Settings every service has; services spread these into their own schema. */

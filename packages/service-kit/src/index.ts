@@ -1,4 +1,5 @@
 export { Type, type Static, type TSchema } from 'typebox';
+export { Value } from 'typebox/value';
 
 export {
   BaseConfigSchema,

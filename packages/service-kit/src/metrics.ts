@@ -15,6 +15,11 @@ export const UNMATCHED_ROUTE = 'unmatched';
 export function createMetrics(service: { name: string; version: string }): HttpMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // prom-client names three gauges with a counter's _total suffix, which `promtool check metrics`
+  // rejects; the same numbers remain as nodejs_active_handles, _requests and _resources.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    registry.removeSingleMetric(name);
+  }
   new Gauge({
     name: 'build_info',
     help: 'Always 1; labels carry the service name, version and Node.js version.',

@@ -181,6 +181,9 @@ describe('metrics', () => {
     // Unknown URLs share one series instead of one per URL.
     expect(text).toMatch(/http_request_duration_seconds_count\{method="GET",route="unmatched",status_code="404"\} 2/);
     expect(text).toMatch(/# TYPE http_requests_in_flight gauge/);
+    // Gauges never carry a counter's suffix (promtool check metrics rejects it).
+    expect(text).not.toMatch(/# TYPE \w+_total gauge/);
+    expect(text).toContain('nodejs_active_handles ');
   });
 
   it('counts a request in flight while it is being served, and not after', async () => {

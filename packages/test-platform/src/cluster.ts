@@ -28,7 +28,9 @@ export async function startCluster(): Promise<{ info: ClusterInfo; stop: () => P
   const external = process.env['TEST_KUBECONFIG'];
   if (external) {
     const workdir = mkdtempSync(join(tmpdir(), 'sre-platform-cluster-'));
-    await run(join(kubernetesBin, 'kubectl'), ['--kubeconfig', external, 'get', '--raw', '/readyz'], { timeout: 15_000 });
+    await run(join(kubernetesBin, 'kubectl'), ['--kubeconfig', external, 'get', '--raw', '/readyz'], {
+      timeout: 15_000,
+    });
     return {
       info: { name: 'external', kubeconfig: external, workdir, kubernetesBin },
       stop: async () => {

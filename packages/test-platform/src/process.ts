@@ -1,7 +1,6 @@
 // Child processes that must not outlive the test run: each is remembered, and stopAll() plus an
 // exit hook make sure none is left behind even when a test fails or vitest is interrupted.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface Managed {
@@ -73,16 +72,4 @@ export async function waitFor(what: string, probe: () => Promise<boolean>, timeo
   throw new Error(`${what}: not ready after ${timeoutMs} ms ${last}\n${proc?.output().slice(-3000) ?? ''}`);
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (typeof address === 'object' && address) resolve(address.port);
-        else reject(new Error('no port'));
-      });
-    });
-  });
-}
+export { freePort } from '@sre-platform/service-kit/testing';

@@ -1,0 +1,207 @@
+// The outbox: every accepted event is a row, committed before GitLab gets its 2xx. Workers claim
+// due rows with a lease (FOR UPDATE SKIP LOCKED, so replicas never claim the same row), deliver,
+// and record the outcome only while they still hold the lease.
+import { randomUUID } from 'node:crypto';
+
+import type { Database } from './adapters/database.ts';
+
+export interface NewEvent {
+  idempotencyKey: string;
+  eventType: string;
+  project: string;
+  recipient: string;
+  message: string;
+}
+
+export interface ClaimedEvent {
+  id: string;
+  idempotencyKey: string;
+  recipient: string;
+  message: string;
+  attempts: number;
+  receivedAt: Date;
+  leaseToken: string;
+}
+
+export interface DeadEvent {
+  id: string;
+  idempotencyKey: string;
+  eventType: string;
+  project: string;
+  recipient: string;
+  attempts: number;
+  receivedAt: Date;
+  lastError: string | null;
+}
+
+const SCHEMA = `
+create table if not exists webhook_outbox (
+  id bigserial primary key,
+  idempotency_key text not null unique,
+  event_type text not null,
+  project text not null,
+  recipient text not null,
+  message text not null,
+  received_at timestamptz not null default now(),
+  status text not null default 'pending' check (status in ('pending', 'delivered', 'dead')),
+  attempts integer not null default 0,
+  next_attempt_at timestamptz not null default now(),
+  lease_token uuid,
+  lease_until timestamptz,
+  last_error text,
+  delivered_at timestamptz
+);
+create index if not exists webhook_outbox_due on webhook_outbox (next_attempt_at, id) where status = 'pending';
+create index if not exists webhook_outbox_dead on webhook_outbox (id) where status = 'dead';
+`;
+
+export class Outbox {
+  private readonly db: Database;
+
+  constructor(db: Database) {
+    this.db = db;
+  }
+
+  async migrate(): Promise<void> {
+    for (const statement of SCHEMA.split(';')
+      .map((s) => s.trim())
+      .filter(Boolean))
+      await this.db.query(statement);
+  }
+
+  /** Stores the event; false when this idempotency key was accepted before (a GitLab re-send). */
+  async accept(event: NewEvent): Promise<boolean> {
+    const rows = await this.db.query(
+      `insert into webhook_outbox (idempotency_key, event_type, project, recipient, message)
+       values ($1, $2, $3, $4, $5) on conflict (idempotency_key) do nothing returning id`,
+      [event.idempotencyKey, event.eventType, event.project, event.recipient, event.message],
+    );
+    return rows.length === 1;
+  }
+
+  /** Claims up to `limit` due events for `leaseMs`; each claim counts as an attempt. */
+  async claim(limit: number, leaseMs: number): Promise<ClaimedEvent[]> {
+    const token = randomUUID();
+    const rows = await this.db.query<{
+      id: string;
+      idempotency_key: string;
+      recipient: string;
+      message: string;
+      attempts: number;
+      received_at: Date;
+    }>(
+      `update webhook_outbox
+          set lease_token = $1, lease_until = now() + make_interval(secs => $2::double precision / 1000),
+              attempts = attempts + 1
+        where id in (select id from webhook_outbox
+                      where status = 'pending' and next_attempt_at <= now()
+                        and (lease_until is null or lease_until < now())
+                      order by next_attempt_at, id
+                      limit $3
+                      for update skip locked)
+        returning id::text as id, idempotency_key, recipient, message, attempts, received_at`,
+      [token, leaseMs, limit],
+    );
+    return rows
+      .map((r) => ({
+        id: r.id,
+        idempotencyKey: r.idempotency_key,
+        recipient: r.recipient,
+        message: r.message,
+        attempts: r.attempts,
+        receivedAt: new Date(r.received_at),
+        leaseToken: token,
+      }))
+      .sort((a, b) => Number(a.id) - Number(b.id));
+  }
+
+  /** Records success; false if the lease was lost meanwhile (another worker owns the row now). */
+  async delivered(event: ClaimedEvent): Promise<boolean> {
+    const rows = await this.db.query(
+      `update webhook_outbox set status = 'delivered', delivered_at = now(), lease_token = null, lease_until = null,
+              last_error = null
+        where id = $1 and lease_token = $2 returning id`,
+      [event.id, event.leaseToken],
+    );
+    return rows.length === 1;
+  }
+
+  /**
+   * Releases the event to be tried again after `delayMs`. `countAttempt: false` gives the attempt
+   * back (a rate limit is Rocket.Chat asking us to wait, not the event failing).
+   */
+  async retryLater(event: ClaimedEvent, delayMs: number, error: string, countAttempt = true): Promise<boolean> {
+    const rows = await this.db.query(
+      `update webhook_outbox set next_attempt_at = now() + make_interval(secs => $3::double precision / 1000),
+              lease_token = null, lease_until = null, last_error = $4, attempts = attempts - $5
+        where id = $1 and lease_token = $2 returning id`,
+      [event.id, event.leaseToken, delayMs, error.slice(0, 1000), countAttempt ? 0 : 1],
+    );
+    return rows.length === 1;
+  }
+
+  async dead(event: ClaimedEvent, error: string): Promise<boolean> {
+    const rows = await this.db.query(
+      `update webhook_outbox set status = 'dead', lease_token = null, lease_until = null, last_error = $3
+        where id = $1 and lease_token = $2 returning id`,
+      [event.id, event.leaseToken, error.slice(0, 1000)],
+    );
+    return rows.length === 1;
+  }
+
+  async listDead(limit = 100): Promise<DeadEvent[]> {
+    const rows = await this.db.query<{
+      id: string;
+      idempotency_key: string;
+      event_type: string;
+      project: string;
+      recipient: string;
+      attempts: number;
+      received_at: Date;
+      last_error: string | null;
+    }>(
+      `select id::text as id, idempotency_key, event_type, project, recipient, attempts, received_at, last_error
+         from webhook_outbox where status = 'dead' order by id limit $1`,
+      [limit],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      idempotencyKey: r.idempotency_key,
+      eventType: r.event_type,
+      project: r.project,
+      recipient: r.recipient,
+      attempts: r.attempts,
+      receivedAt: new Date(r.received_at),
+      lastError: r.last_error,
+    }));
+  }
+
+  /** Puts dead events back in the queue with a fresh budget; returns how many. */
+  async replay(ids: string[] | 'all'): Promise<number> {
+    const rows =
+      ids === 'all'
+        ? await this.db.query(
+            `update webhook_outbox set status = 'pending', attempts = 0, next_attempt_at = now()
+              where status = 'dead' returning id`,
+          )
+        : await this.db.query(
+            `update webhook_outbox set status = 'pending', attempts = 0, next_attempt_at = now()
+              where status = 'dead' and id = any($1::bigint[]) returning id`,
+            [ids],
+          );
+    return rows.length;
+  }
+
+  /** Pending depth and the age of the oldest pending event, for metrics. */
+  async stats(): Promise<{ pending: number; oldestAgeSeconds: number; dead: number }> {
+    // Both counts use partial indexes, so delivered history does not slow them down.
+    const [pending] = await this.db.query<{ n: number; oldest: number | null }>(
+      `select count(*)::int as n, extract(epoch from now() - min(received_at))::float8 as oldest
+         from webhook_outbox where status = 'pending'`,
+    );
+    const [dead] = await this.db.query<{ n: number }>(
+      `select count(*)::int as n from webhook_outbox where status = 'dead'`,
+    );
+    return { pending: pending?.n ?? 0, oldestAgeSeconds: pending?.oldest ?? 0, dead: dead?.n ?? 0 };
+  }
+}
