@@ -9,6 +9,8 @@ import type { ClaimedEvent, Outbox } from './outbox.ts';
 
 export interface DeliverySettings {
   batchSize: number;
+  /** Sends in flight at once within a batch. */
+  concurrency: number;
   maxAttempts: number;
   backoffBaseMs: number;
   backoffCapMs: number;
@@ -73,7 +75,14 @@ export class DeliveryWorker {
         if (pause > 0) await this.idle(pause);
         if (!this.running) break;
         claimed = await this.outbox.claim(this.settings.batchSize, this.settings.leaseMs);
-        for (const event of claimed) await this.deliver(event);
+        // Up to `concurrency` sends at once: throughput over strict ordering (each message names
+        // its ref and SHA, so a reader never depends on arrival order).
+        const queue = [...claimed];
+        await Promise.all(
+          Array.from({ length: Math.min(this.settings.concurrency, queue.length) }, async () => {
+            for (let event = queue.shift(); event; event = queue.shift()) await this.deliver(event);
+          }),
+        );
       } catch (err) {
         this.log.error({ err }, 'delivery loop error; retrying shortly');
         await this.idle(1000);

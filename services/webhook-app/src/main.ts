@@ -37,6 +37,7 @@ runMain(NAME, async () => {
     rocketchat,
     {
       batchSize: config.DELIVERY_BATCH_SIZE,
+      concurrency: config.DELIVERY_CONCURRENCY,
       maxAttempts: config.DELIVERY_MAX_ATTEMPTS,
       backoffBaseMs: config.DELIVERY_BACKOFF_BASE_MS,
       backoffCapMs: config.DELIVERY_BACKOFF_CAP_MS,

@@ -1,0 +1,104 @@
+// The Rocket.Chat client against the contract peer: each documented failure gets its treatment.
+import { startPeer, type Peer } from '@sre-platform/rocketchat-peer';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { messageIdFor, RocketChatClient } from '../src/adapters/rocketchat.ts';
+import { backoffMs } from '../src/delivery.ts';
+
+let peer: Peer;
+beforeEach(async () => {
+  peer = await startPeer();
+  peer.addUser('ops');
+  peer.addUser('webhook-bot', 'bot-password');
+});
+afterEach(async () => {
+  expect(peer.violations).toEqual([]);
+  await peer.close();
+});
+
+const tokenClient = (timeoutMs = 1000) => {
+  const t = peer.tokenFor('webhook-bot');
+  return new RocketChatClient(peer.url, { kind: 'token', userId: t.userId, authToken: t.authToken }, timeoutMs);
+};
+
+describe('RocketChatClient', () => {
+  it('sends a DM with a personal access token, and reports a second send of the same event as a duplicate', async () => {
+    const client = tokenClient();
+    expect(await client.sendDirectMessage('ops', 'hello', 'key-1')).toEqual({ kind: 'delivered', duplicate: false });
+    expect(await client.sendDirectMessage('ops', 'hello', 'key-1')).toEqual({ kind: 'delivered', duplicate: true });
+    expect(peer.messages).toHaveLength(1);
+    expect(peer.messages[0]).toMatchObject({ _id: messageIdFor('key-1'), to: 'ops', msg: 'hello' });
+  });
+
+  it('logs in with a password, and logs in again once when the session is revoked', async () => {
+    const client = new RocketChatClient(
+      peer.url,
+      { kind: 'login', user: 'webhook-bot', password: 'bot-password' },
+      1000,
+    );
+    expect((await client.sendDirectMessage('ops', 'one', 'k1')).kind).toBe('delivered');
+    expect(peer.calls.get('/api/v1/login')).toBe(1);
+    // While every call answers 401, the client logs in again once, then reports unauthorized.
+    peer.behaviour.failWith = 401;
+    const during = await client.sendDirectMessage('ops', 'two', 'k2');
+    expect(during).toMatchObject({ kind: 'retry', reason: 'unauthorized', countAttempt: true });
+    expect(peer.calls.get('/api/v1/login')).toBe(2); // it did try to log in again, once
+    peer.behaviour.failWith = undefined;
+    expect((await client.sendDirectMessage('ops', 'two', 'k2')).kind).toBe('delivered');
+  });
+
+  it('reports a wrong password or token as unauthorized (retried, and logged as an error by the worker)', async () => {
+    const login = new RocketChatClient(peer.url, { kind: 'login', user: 'webhook-bot', password: 'wrong' }, 1000);
+    expect(await login.sendDirectMessage('ops', 'x', 'k')).toMatchObject({ kind: 'retry', reason: 'unauthorized' });
+    const token = new RocketChatClient(peer.url, { kind: 'token', userId: 'nope', authToken: 'nope' }, 1000);
+    expect(await token.sendDirectMessage('ops', 'x', 'k')).toMatchObject({ kind: 'retry', reason: 'unauthorized' });
+    expect(peer.messages).toHaveLength(0);
+  });
+
+  it('treats an unknown user and a missing permission as permanent', async () => {
+    const client = tokenClient();
+    expect(await client.sendDirectMessage('ghost', 'x', 'k')).toMatchObject({ kind: 'fatal', reason: 'unknown_user' });
+    peer.behaviour.forbiddenFor = ['ops'];
+    expect(await client.sendDirectMessage('ops', 'x', 'k2')).toMatchObject({ kind: 'fatal', reason: 'forbidden' });
+  });
+
+  it('retries server errors and timeouts, and waits for a rate limit reset without spending an attempt', async () => {
+    const client = tokenClient(200);
+    peer.behaviour.failWith = 502;
+    expect(await client.sendDirectMessage('ops', 'x', 'k')).toMatchObject({
+      kind: 'retry',
+      reason: 'server_error',
+      countAttempt: true,
+    });
+    peer.behaviour.failWith = undefined;
+    peer.behaviour.delayMs = 500;
+    expect(await client.sendDirectMessage('ops', 'x', 'k')).toMatchObject({
+      kind: 'retry',
+      reason: 'timeout',
+      countAttempt: true,
+    });
+    peer.behaviour.delayMs = undefined;
+    peer.behaviour.rateLimit = { limit: 1, windowMs: 5000 };
+    await client.sendDirectMessage('ops', 'first', 'k3');
+    const limited = await client.sendDirectMessage('ops', 'second', 'k4');
+    expect(limited).toMatchObject({ kind: 'retry', reason: 'rate_limited', countAttempt: false });
+    expect(limited.kind === 'retry' ? limited.afterMs : 0).toBeGreaterThan(3000);
+    expect(limited.kind === 'retry' ? limited.afterMs : Infinity).toBeLessThanOrEqual(5000);
+  });
+
+  it('derives stable 17-character Rocket.Chat message ids', () => {
+    expect(messageIdFor('a')).toBe(messageIdFor('a'));
+    expect(messageIdFor('a')).not.toBe(messageIdFor('b'));
+    expect(messageIdFor('a')).toMatch(/^[23456789A-HJ-NP-Za-km-z]{17}$/);
+  });
+});
+
+describe('backoffMs', () => {
+  it('grows exponentially up to the cap, with full jitter', () => {
+    expect(backoffMs(1, 1000, 60_000, () => 1)).toBe(1000);
+    expect(backoffMs(4, 1000, 60_000, () => 1)).toBe(8000);
+    expect(backoffMs(20, 1000, 60_000, () => 1)).toBe(60_000);
+    expect(backoffMs(4, 1000, 60_000, () => 0.5)).toBe(4000);
+    expect(backoffMs(4, 1000, 60_000, () => 0)).toBe(0);
+  });
+});
