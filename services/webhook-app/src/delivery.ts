@@ -17,6 +17,8 @@ export interface DeliverySettings {
   /** Longer than a delivery can take (the Rocket.Chat timeout times its calls), so leases do not expire mid-send. */
   leaseMs: number;
   idlePollMs: number;
+  /** How long a wake-up after an accept waits for more accepts before claiming. */
+  wakeWindowMs: number;
 }
 
 export interface Sender {
@@ -55,15 +57,26 @@ export class DeliveryWorker {
     this.loop = this.run();
   }
 
-  /** Called after an event is accepted, so delivery starts without waiting for the next poll. */
+  private wakeScheduled = false;
+
+  /**
+   * Called after an event is accepted, so delivery starts without waiting for the next poll. Wakes
+   * are coalesced over a short window, so that a burst of accepts becomes one claim of many rows
+   * instead of many claims of one.
+   */
   wake(): void {
-    this.wakeUp?.();
+    if (this.wakeScheduled) return;
+    this.wakeScheduled = true;
+    setTimeout(() => {
+      this.wakeScheduled = false;
+      this.wakeUp?.();
+    }, this.settings.wakeWindowMs).unref();
   }
 
   /** Finishes the batch in hand (its leases stay valid) and stops claiming. */
   async stop(): Promise<void> {
     this.running = false;
-    this.wake();
+    this.wakeUp?.();
     await this.loop;
   }
 
@@ -78,11 +91,16 @@ export class DeliveryWorker {
         // Up to `concurrency` sends at once: throughput over strict ordering (each message names
         // its ref and SHA, so a reader never depends on arrival order).
         const queue = [...claimed];
+        const succeeded: { event: ClaimedEvent; duplicate: boolean }[] = [];
         await Promise.all(
           Array.from({ length: Math.min(this.settings.concurrency, queue.length) }, async () => {
-            for (let event = queue.shift(); event; event = queue.shift()) await this.deliver(event);
+            for (let event = queue.shift(); event; event = queue.shift()) {
+              const ok = await this.deliver(event);
+              if (ok) succeeded.push({ event, duplicate: ok.duplicate });
+            }
           }),
         );
+        await this.recordDelivered(succeeded);
       } catch (err) {
         this.log.error({ err }, 'delivery loop error; retrying shortly');
         await this.idle(1000);
@@ -103,23 +121,30 @@ export class DeliveryWorker {
     });
   }
 
-  private async deliver(event: ClaimedEvent): Promise<void> {
-    if (Date.now() < this.pausedUntil) {
-      // Rate limited while this batch was in hand: hand the event back without spending an attempt.
-      await this.outbox.retryLater(event, this.pausedUntil - Date.now(), 'waiting for the rate limit to reset', false);
-      return;
-    }
-    const outcome = await this.sender.sendDirectMessage(event.recipient, event.message, event.idempotencyKey);
-    const ctx = { eventId: event.id, idempotencyKey: event.idempotencyKey, attempt: event.attempts };
-    if (outcome.kind === 'delivered') {
-      if (await this.outbox.delivered(event)) {
+  /** One statement for the whole batch's successes. */
+  private async recordDelivered(succeeded: { event: ClaimedEvent; duplicate: boolean }[]): Promise<void> {
+    const owned = await this.outbox.delivered(succeeded.map((s) => s.event));
+    for (const { event, duplicate } of succeeded) {
+      const ctx = { eventId: event.id, idempotencyKey: event.idempotencyKey, attempt: event.attempts };
+      if (owned.has(event.id)) {
         this.metrics.deliveryLatency.observe((Date.now() - event.receivedAt.getTime()) / 1000);
-        this.log.info({ ...ctx, duplicate: outcome.duplicate }, 'delivered');
+        this.log.info({ ...ctx, duplicate }, 'delivered');
       } else {
         this.log.warn(ctx, 'delivered, but the lease had expired: another worker owns the event now');
       }
-      return;
     }
+  }
+
+  /** Sends one event; returns how it went when it was delivered, and records every other outcome. */
+  private async deliver(event: ClaimedEvent): Promise<{ duplicate: boolean } | undefined> {
+    if (Date.now() < this.pausedUntil) {
+      // Rate limited while this batch was in hand: hand the event back without spending an attempt.
+      await this.outbox.retryLater(event, this.pausedUntil - Date.now(), 'waiting for the rate limit to reset', false);
+      return undefined;
+    }
+    const outcome = await this.sender.sendDirectMessage(event.recipient, event.message, event.idempotencyKey);
+    const ctx = { eventId: event.id, idempotencyKey: event.idempotencyKey, attempt: event.attempts };
+    if (outcome.kind === 'delivered') return { duplicate: outcome.duplicate };
     this.metrics.deliveryFailures.inc({ reason: outcome.reason });
     if (outcome.kind === 'fatal' || (outcome.countAttempt && event.attempts >= this.settings.maxAttempts)) {
       const why = outcome.kind === 'fatal' ? outcome.reason : 'attempts_exhausted';

@@ -44,6 +44,7 @@ runMain(NAME, async () => {
       // Each delivery makes at most three calls (login, dm.create, chat.sendMessage).
       leaseMs: config.ROCKETCHAT_TIMEOUT_MS * 4 + 10_000,
       idlePollMs: config.DELIVERY_POLL_MS,
+      wakeWindowMs: 10,
     },
     metrics,
     service.logger.child({ component: 'delivery' }),

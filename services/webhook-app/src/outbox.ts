@@ -115,15 +115,19 @@ export class Outbox {
       .sort((a, b) => Number(a.id) - Number(b.id));
   }
 
-  /** Records success; false if the lease was lost meanwhile (another worker owns the row now). */
-  async delivered(event: ClaimedEvent): Promise<boolean> {
-    const rows = await this.db.query(
+  /**
+   * Records successes in one statement; returns the ids still leased to us (an id missing from the
+   * result lost its lease meanwhile: another worker owns that row now).
+   */
+  async delivered(events: ClaimedEvent[]): Promise<Set<string>> {
+    if (events.length === 0) return new Set();
+    const rows = await this.db.query<{ id: string }>(
       `update webhook_outbox set status = 'delivered', delivered_at = now(), lease_token = null, lease_until = null,
               last_error = null
-        where id = $1 and lease_token = $2 returning id`,
-      [event.id, event.leaseToken],
+        where id = any($1::bigint[]) and lease_token = any($2::uuid[]) returning id::text as id`,
+      [events.map((e) => e.id), [...new Set(events.map((e) => e.leaseToken))]],
     );
-    return rows.length === 1;
+    return new Set(rows.map((r) => r.id));
   }
 
   /**
