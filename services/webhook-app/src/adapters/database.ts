@@ -23,7 +23,8 @@ export async function openDatabase(options: { url?: string; dataDir?: string; po
     return {
       kind: 'postgres',
       query: async <T extends Record<string, unknown>>(text: string, params: unknown[] = []) =>
-        (await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as unknown as T[],
+        // Named prepared statements: the outbox runs the same few statements over and over.
+        (await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })) as unknown as T[],
       ping: async () => {
         await sql`select 1`;
       },
