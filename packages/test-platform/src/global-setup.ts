@@ -4,6 +4,7 @@
 // starts only some of them.
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 
 import type { TestProject } from 'vitest/node';
 
@@ -12,6 +13,7 @@ import { startMoto, type MotoInfo } from './moto.ts';
 import { startPostgres, type PostgresInfo } from './postgres.ts';
 import { killAllNow } from './process.ts';
 import { startPrometheus, type PrometheusInfo } from './prometheus.ts';
+import { REPO_ROOT } from './tools.ts';
 
 export interface PlatformInfo {
   cluster?: ClusterInfo;
@@ -50,7 +52,7 @@ export default async function setup(project: TestProject) {
     const cluster = started.get('cluster')?.info as ClusterInfo | undefined;
     if (cluster) {
       try {
-        execFileSync(`${process.cwd()}/tools/cluster/cluster`, ['down'], {
+        execFileSync(join(REPO_ROOT, 'tools/cluster/cluster'), ['down'], {
           env: { ...process.env, CLUSTER_NAME: cluster.name, KWOK_WORKDIR: cluster.workdir },
           stdio: 'ignore',
         });
