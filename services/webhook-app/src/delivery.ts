@@ -4,7 +4,6 @@
 import type { Logger } from '@sre-platform/service-kit';
 
 import type { Outcome } from './adapters/rocketchat.ts';
-import type { AppMetrics } from './metrics.ts';
 import type { ClaimedEvent, Outbox } from './outbox.ts';
 
 export interface DeliverySettings {
@@ -19,6 +18,13 @@ export interface DeliverySettings {
   idlePollMs: number;
   /** How long a wake-up after an accept waits for more accepts before claiming. */
   wakeWindowMs: number;
+}
+
+/** What the worker reports; prom-client metrics in-process, messages to the main thread from a thread. */
+export interface DeliveryMetrics {
+  delivered(latencySeconds: number): void;
+  failed(reason: string): void;
+  deadLettered(reason: string): void;
 }
 
 export interface Sender {
@@ -40,10 +46,10 @@ export class DeliveryWorker {
   private readonly outbox: Outbox;
   private readonly sender: Sender;
   private readonly settings: DeliverySettings;
-  private readonly metrics: AppMetrics;
+  private readonly metrics: DeliveryMetrics;
   private readonly log: Logger;
 
-  constructor(outbox: Outbox, sender: Sender, settings: DeliverySettings, metrics: AppMetrics, log: Logger) {
+  constructor(outbox: Outbox, sender: Sender, settings: DeliverySettings, metrics: DeliveryMetrics, log: Logger) {
     this.outbox = outbox;
     this.sender = sender;
     this.settings = settings;
@@ -127,7 +133,7 @@ export class DeliveryWorker {
     for (const { event, duplicate } of succeeded) {
       const ctx = { eventId: event.id, idempotencyKey: event.idempotencyKey, attempt: event.attempts };
       if (owned.has(event.id)) {
-        this.metrics.deliveryLatency.observe((Date.now() - event.receivedAt.getTime()) / 1000);
+        this.metrics.delivered((Date.now() - event.receivedAt.getTime()) / 1000);
         this.log.info({ ...ctx, duplicate }, 'delivered');
       } else {
         this.log.warn(ctx, 'delivered, but the lease had expired: another worker owns the event now');
@@ -145,11 +151,11 @@ export class DeliveryWorker {
     const outcome = await this.sender.sendDirectMessage(event.recipient, event.message, event.idempotencyKey);
     const ctx = { eventId: event.id, idempotencyKey: event.idempotencyKey, attempt: event.attempts };
     if (outcome.kind === 'delivered') return { duplicate: outcome.duplicate };
-    this.metrics.deliveryFailures.inc({ reason: outcome.reason });
+    this.metrics.failed(outcome.reason);
     if (outcome.kind === 'fatal' || (outcome.countAttempt && event.attempts >= this.settings.maxAttempts)) {
       const why = outcome.kind === 'fatal' ? outcome.reason : 'attempts_exhausted';
       await this.outbox.dead(event, outcome.detail);
-      this.metrics.deadLetters.inc({ reason: why });
+      this.metrics.deadLettered(why);
       this.log.error(
         { ...ctx, reason: outcome.reason, detail: outcome.detail },
         'dead letter: replay it from the admin API once fixed',

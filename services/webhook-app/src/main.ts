@@ -1,12 +1,11 @@
-// Wiring only: config -> database -> outbox -> Rocket.Chat client -> worker -> routes -> listen.
+// Wiring only: config -> database -> outbox -> delivery (a thread, or in process) -> routes -> listen.
 import { createService, redactConfig, runMain } from '@sre-platform/service-kit';
 
 import { openDatabase } from './adapters/database.ts';
-import { RocketChatClient } from './adapters/rocketchat.ts';
 import { registerRoutes } from './app.ts';
 import { ConfigSchema, readConfig } from './config.ts';
-import { DeliveryWorker } from './delivery.ts';
-import { createAppMetrics } from './metrics.ts';
+import { inProcessRunner, threadRunner } from './delivery-runner.ts';
+import { createAppMetrics, deliveryMetrics } from './metrics.ts';
 import { Outbox } from './outbox.ts';
 
 const NAME = 'webhook-app';
@@ -21,7 +20,6 @@ runMain(NAME, async () => {
   });
   const outbox = new Outbox(db);
   await outbox.migrate();
-  const rocketchat = new RocketChatClient(config.ROCKETCHAT_URL, config.rocketchatAuth, config.ROCKETCHAT_TIMEOUT_MS);
 
   const service = createService({
     name: NAME,
@@ -32,23 +30,11 @@ runMain(NAME, async () => {
   });
   service.logger.info({ config: redactConfig(ConfigSchema, config), database: db.kind }, 'configuration');
   const metrics = createAppMetrics(service.metrics.registry, outbox);
-  const worker = new DeliveryWorker(
-    outbox,
-    rocketchat,
-    {
-      batchSize: config.DELIVERY_BATCH_SIZE,
-      concurrency: config.DELIVERY_CONCURRENCY,
-      maxAttempts: config.DELIVERY_MAX_ATTEMPTS,
-      backoffBaseMs: config.DELIVERY_BACKOFF_BASE_MS,
-      backoffCapMs: config.DELIVERY_BACKOFF_CAP_MS,
-      // Each delivery makes at most three calls (login, dm.create, chat.sendMessage).
-      leaseMs: config.ROCKETCHAT_TIMEOUT_MS * 4 + 10_000,
-      idlePollMs: config.DELIVERY_POLL_MS,
-      wakeWindowMs: 10,
-    },
-    metrics,
-    service.logger.child({ component: 'delivery' }),
-  );
+  const log = service.logger.child({ component: 'delivery' });
+  const worker =
+    db.kind === 'postgres'
+      ? threadRunner(config, deliveryMetrics(metrics), log)
+      : inProcessRunner(config, db, deliveryMetrics(metrics), log);
   registerRoutes(service.app, {
     outbox,
     metrics,

@@ -2,6 +2,7 @@
 // http_requests_in_flight gauge that the HPA scales on).
 import { Counter, Gauge, Histogram, type Registry } from '@sre-platform/service-kit';
 
+import type { DeliveryMetrics } from './delivery.ts';
 import type { Outbox } from './outbox.ts';
 
 export function createAppMetrics(registry: Registry, outbox: Outbox) {
@@ -63,3 +64,18 @@ export function createAppMetrics(registry: Registry, outbox: Outbox) {
   };
 }
 export type AppMetrics = ReturnType<typeof createAppMetrics>;
+
+/** The delivery worker's reports, onto the prom-client metrics. */
+export function deliveryMetrics(m: AppMetrics): DeliveryMetrics {
+  return {
+    delivered: (seconds) => {
+      m.deliveryLatency.observe(seconds);
+    },
+    failed: (reason) => {
+      m.deliveryFailures.inc({ reason });
+    },
+    deadLettered: (reason) => {
+      m.deadLetters.inc({ reason });
+    },
+  };
+}

@@ -91,6 +91,9 @@ describe('accepting webhooks', () => {
     expect(peer.messages[0]).toMatchObject({ to: 'ops', from: 'webhook-bot' });
     expect(peer.messages[0]!.msg).toContain('da1560886d4f094c3e6c9ef40349f7d38b5d27d7');
     expect(peer.messages[1]!.msg).toContain('pushed new tag `v1.0.0`');
+    // Graceful shutdown stops the delivery thread and the pools, then exits 0.
+    expect(await app.stop('SIGTERM')).toBe(0);
+    expect(app.stdout()).toContain('"drained":true');
   });
 
   it('says so when a branch is deleted', async () => {

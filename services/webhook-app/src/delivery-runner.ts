@@ -1,0 +1,83 @@
+// Where the delivery worker runs. With PostgreSQL it gets a worker thread and a connection pool of
+// its own, so that Rocket.Chat calls and outbox updates never queue in front of accepts on the main
+// event loop (measured: one accept took 2.8 ms with delivery on the same loop, 1.6 ms without).
+// PGlite lives in one thread, so with it the worker runs in the main thread.
+import { Worker } from 'node:worker_threads';
+
+import type { Logger } from '@sre-platform/service-kit';
+
+import type { Database } from './adapters/database.ts';
+import { RocketChatClient } from './adapters/rocketchat.ts';
+import type { Config } from './config.ts';
+import { DeliveryWorker, type DeliveryMetrics, type DeliverySettings } from './delivery.ts';
+import { Outbox } from './outbox.ts';
+
+export interface DeliveryRunner {
+  start(): void;
+  wake(): void;
+  stop(): Promise<void>;
+}
+
+export function deliverySettings(config: Config): DeliverySettings {
+  return {
+    batchSize: config.DELIVERY_BATCH_SIZE,
+    concurrency: config.DELIVERY_CONCURRENCY,
+    maxAttempts: config.DELIVERY_MAX_ATTEMPTS,
+    backoffBaseMs: config.DELIVERY_BACKOFF_BASE_MS,
+    backoffCapMs: config.DELIVERY_BACKOFF_CAP_MS,
+    // Each delivery makes at most three calls (login, dm.create, chat.sendMessage).
+    leaseMs: config.ROCKETCHAT_TIMEOUT_MS * 4 + 10_000,
+    idlePollMs: config.DELIVERY_POLL_MS,
+    wakeWindowMs: 10,
+  };
+}
+
+export function inProcessRunner(config: Config, db: Database, metrics: DeliveryMetrics, log: Logger): DeliveryRunner {
+  const rocketchat = new RocketChatClient(config.ROCKETCHAT_URL, config.rocketchatAuth, config.ROCKETCHAT_TIMEOUT_MS);
+  return new DeliveryWorker(new Outbox(db), rocketchat, deliverySettings(config), metrics, log);
+}
+
+export type ToThread = { type: 'wake' } | { type: 'stop' };
+export type FromThread =
+  { type: 'metric'; name: keyof DeliveryMetrics; value: number | string } | { type: 'stopped' } | { type: 'started' };
+
+export function threadRunner(config: Config, metrics: DeliveryMetrics, log: Logger): DeliveryRunner {
+  let worker: Worker | undefined;
+  let stopped: Promise<void> | undefined;
+  let wakePosted = false;
+  return {
+    start() {
+      worker = new Worker(new URL('./delivery-thread.ts', import.meta.url), { workerData: { config } });
+      worker.on('message', (msg: FromThread) => {
+        if (msg.type === 'metric') (metrics[msg.name] as (v: number | string) => void)(msg.value);
+      });
+      worker.on('error', (err) => {
+        // Crash-only: accepted events are safe in the outbox; a restart resumes their delivery.
+        log.fatal({ err }, 'the delivery thread failed; exiting so that the process is restarted');
+        process.exit(1);
+      });
+    },
+    wake() {
+      // One message per burst of accepts; the thread coalesces further before it claims.
+      if (wakePosted) return;
+      wakePosted = true;
+      setImmediate(() => {
+        wakePosted = false;
+        worker?.postMessage({ type: 'wake' } satisfies ToThread);
+      });
+    },
+    stop() {
+      stopped ??= new Promise<void>((resolve) => {
+        if (!worker) {
+          resolve();
+          return;
+        }
+        worker.once('exit', () => {
+          resolve();
+        });
+        worker.postMessage({ type: 'stop' } satisfies ToThread);
+      });
+      return stopped;
+    },
+  };
+}
