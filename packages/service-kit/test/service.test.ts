@@ -188,16 +188,26 @@ describe('metrics', () => {
 
   it('counts a request in flight while it is being served, and not after', async () => {
     const { service } = make();
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    service.app.get('/gated', async () => {
+      await gate;
+      return { ok: true };
+    });
     await service.app.listen({ port: 0, host: '127.0.0.1' });
     const address = service.app.server.address();
     const port = typeof address === 'object' && address ? address.port : 0;
-    const slow = fetch(`http://127.0.0.1:${port}/slow`);
-    await sleep(80);
-    const during = await service.metrics.requestsInFlight.get();
-    expect(during.values.find((v) => v.labels.route === '/slow')?.value).toBe(1);
-    expect((await slow).status).toBe(200);
-    const after = await service.metrics.requestsInFlight.get();
-    expect(after.values.find((v) => v.labels.route === '/slow')?.value).toBe(0);
+    const inFlight = async () =>
+      (await service.metrics.requestsInFlight.get()).values.find((v) => v.labels.route === '/gated')?.value;
+    const pending = fetch(`http://127.0.0.1:${port}/gated`);
+    const deadline = Date.now() + 5000;
+    while ((await inFlight()) !== 1 && Date.now() < deadline) await sleep(10);
+    expect(await inFlight()).toBe(1);
+    release();
+    expect((await pending).status).toBe(200);
+    expect(await inFlight()).toBe(0);
   });
 
   it('stops counting a request whose client went away', async () => {
