@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
+import { contractsDir } from '@sre-platform/rocketchat-peer';
 import { Value } from '@sre-platform/service-kit';
 import { describe, expect, it } from 'vitest';
 
@@ -13,9 +14,7 @@ import {
   type PushEvent,
 } from '../src/domain/push.ts';
 
-const DATA = fileURLToPath(new URL('../../../../shared/data/gitlab/', import.meta.url));
-const load = (name: string) =>
-  JSON.parse(readFileSync(`${process.env['SRE_CONTRACTS_DIR'] ?? DATA}${name}`, 'utf8')) as PushEvent;
+const load = (name: string) => JSON.parse(readFileSync(join(contractsDir(), 'gitlab', name), 'utf8')) as PushEvent;
 const ZERO = '0'.repeat(40);
 
 describe("GitLab's own example payloads", () => {

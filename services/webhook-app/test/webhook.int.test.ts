@@ -5,16 +5,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { startPeer, type Peer } from '@sre-platform/rocketchat-peer';
+import { contractsDir, startPeer, type Peer } from '@sre-platform/rocketchat-peer';
 import { freePort, startProcess, type StartedProcess } from '@sre-platform/service-kit/testing';
 import { toolBin, useDatabase } from '@sre-platform/test-platform';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-const CONTRACTS =
-  process.env['SRE_CONTRACTS_DIR'] ?? fileURLToPath(new URL('../../../../shared/data/', import.meta.url));
-const PUSH = readFileSync(`${CONTRACTS}gitlab/push.json`, 'utf8');
-const TAG_PUSH = readFileSync(`${CONTRACTS}gitlab/tag_push.json`, 'utf8');
+const PUSH = readFileSync(join(contractsDir(), 'gitlab/push.json'), 'utf8');
+const TAG_PUSH = readFileSync(join(contractsDir(), 'gitlab/tag_push.json'), 'utf8');
 const SECRET = 'gitlab-webhook-secret-for-tests';
 const ADMIN = 'admin-token-for-the-tests-0001';
 

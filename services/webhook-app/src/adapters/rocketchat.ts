@@ -81,12 +81,6 @@ export class RocketChatClient {
     }
   }
 
-  /** GET /api/info: no authentication needed; used by readiness. */
-  async ping(): Promise<void> {
-    const res = await fetch(`${this.baseUrl}/api/info`, { signal: AbortSignal.timeout(this.timeoutMs) });
-    if (!res.ok) throw new Error(`Rocket.Chat /api/info answered ${res.status}`);
-  }
-
   private async roomFor(username: string): Promise<string> {
     const cached = this.rooms.get(username);
     if (cached) return cached;
