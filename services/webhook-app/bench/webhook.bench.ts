@@ -130,6 +130,12 @@ try {
     { DATABASE_URL: pg.info.adminUrl, DATABASE_POOL_SIZE: '24' },
     peer.url,
   );
+  // The same with group commit off: one INSERT + COMMIT per accepted webhook, to show what it buys.
+  const onPostgresSingle = await webhookRun(
+    'webhook-app on PostgreSQL, group commit off (ACCEPT_BATCH_MAX=1)',
+    { DATABASE_URL: pg.info.adminUrl, DATABASE_POOL_SIZE: '24', ACCEPT_BATCH_MAX: '1' },
+    peer.url,
+  );
   const onPglite = await webhookRun('webhook-app on PGlite (DATA_DIR)', { DATA_DIR: pgliteDir }, peer.url);
 
   const f = (n: number) => n.toFixed(0).padStart(7);
@@ -138,7 +144,7 @@ try {
     `ceiling, bare node:http 200:                 ${f(bare.rps)} req/s   p99 ${bare.p99} ms`,
     `ceiling, INSERT+COMMIT loop on PostgreSQL:   ${f(storage.rps)} rows/s  p99 ${storage.p99.toFixed(1)} ms`,
   ];
-  for (const r of [onPostgres, onPglite]) {
+  for (const r of [onPostgres, onPostgresSingle, onPglite]) {
     out.push(
       `${r.name}:`,
       `  accepted (sustained)   ${f(r.sustained.rps)} /s   p99 ${r.sustained.p99} ms   ratio to storage ceiling ${(r.sustained.rps / storage.rps).toFixed(2)}, to bare HTTP ${(r.sustained.rps / bare.rps).toFixed(2)}`,

@@ -18,6 +18,8 @@ export const ConfigSchema = Type.Object({
   DATABASE_URL: Type.Optional(Secret(Type.String({ pattern: '^postgres(ql)?://' }))),
   DATA_DIR: Type.Optional(Type.String({ minLength: 1 })),
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
+  // Accepts arriving while a commit runs are stored together by the next INSERT (group commit); 1 turns it off.
+  ACCEPT_BATCH_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 256 }),
 
   ROCKETCHAT_URL: Type.String({ format: 'uri' }),
   // Either a personal access token (user id + token) or a username and password to log in with.

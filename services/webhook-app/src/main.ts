@@ -18,7 +18,7 @@ runMain(NAME, async () => {
     dataDir: config.DATA_DIR,
     poolSize: config.DATABASE_POOL_SIZE,
   });
-  const outbox = new Outbox(db);
+  const outbox = new Outbox(db, { acceptBatchMax: config.ACCEPT_BATCH_MAX });
   await outbox.migrate();
 
   const service = createService({

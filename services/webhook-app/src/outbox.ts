@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 
 import type { Database } from './adapters/database.ts';
+import { GroupCommit } from './group-commit.ts';
 
 export interface NewEvent {
   idempotencyKey: string;
@@ -55,11 +56,21 @@ create index if not exists webhook_outbox_due on webhook_outbox (next_attempt_at
 create index if not exists webhook_outbox_dead on webhook_outbox (id) where status = 'dead';
 `;
 
+export interface OutboxOptions {
+  /** Most events stored by one INSERT when accepts are group-committed; 1 commits each on its own. */
+  acceptBatchMax?: number;
+}
+
 export class Outbox {
   private readonly db: Database;
+  private readonly accepts: GroupCommit<NewEvent, boolean>;
 
-  constructor(db: Database) {
+  constructor(db: Database, options: OutboxOptions = {}) {
     this.db = db;
+    this.accepts = new GroupCommit((events) => this.acceptMany(events), {
+      maxBatch: options.acceptBatchMax ?? 256,
+      maxInFlight: 2,
+    });
   }
 
   async migrate(): Promise<void> {
@@ -69,14 +80,34 @@ export class Outbox {
       await this.db.query(statement);
   }
 
-  /** Stores the event; false when this idempotency key was accepted before (a GitLab re-send). */
-  async accept(event: NewEvent): Promise<boolean> {
-    const rows = await this.db.query(
+  /**
+   * Stores the event, committed when this resolves; false when its idempotency key was accepted
+   * before (a GitLab re-send). Concurrent calls share one INSERT and one COMMIT (see group-commit.ts).
+   */
+  accept(event: NewEvent): Promise<boolean> {
+    return this.accepts.add(event);
+  }
+
+  /**
+   * One multi-row INSERT (a single prepared statement whatever the count, through unnest) in one
+   * implicit transaction. Returns, per event, whether it was new; when one key appears twice in a
+   * batch the first occurrence wins and the second is a duplicate, as if they had come one by one.
+   */
+  async acceptMany(events: NewEvent[]): Promise<boolean[]> {
+    const rows = await this.db.query<{ idempotency_key: string }>(
       `insert into webhook_outbox (idempotency_key, event_type, project, recipient, message)
-       values ($1, $2, $3, $4, $5) on conflict (idempotency_key) do nothing returning id`,
-      [event.idempotencyKey, event.eventType, event.project, event.recipient, event.message],
+       select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+       on conflict (idempotency_key) do nothing returning idempotency_key`,
+      [
+        events.map((e) => e.idempotencyKey),
+        events.map((e) => e.eventType),
+        events.map((e) => e.project),
+        events.map((e) => e.recipient),
+        events.map((e) => e.message),
+      ],
     );
-    return rows.length === 1;
+    const inserted = new Set(rows.map((r) => r.idempotency_key));
+    return events.map((e) => inserted.delete(e.idempotencyKey));
   }
 
   /** Claims up to `limit` due events for `leaseMs`; each claim counts as an attempt. */

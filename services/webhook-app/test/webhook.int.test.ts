@@ -166,6 +166,31 @@ describe('accepting webhooks', () => {
     await sleep(500);
     expect(peer.messages).toHaveLength(1);
   });
+
+  it('group-commits a concurrent burst: every distinct event stored and delivered once, re-sends counted once', async () => {
+    const app = await startApp();
+    // 12 distinct events, each sent 4 times at once: the copies race each other into shared INSERTs.
+    const sends = Array.from({ length: 48 }, (_, i) => i % 12).map((n) =>
+      hook(app, pushWith(sha(500 + n)), { 'idempotency-key': `burst-${n}` }),
+    );
+    const bodies = await Promise.all(
+      sends.map(async (send) => {
+        const r = await send;
+        expect(r.status).toBe(202);
+        return (await r.json()) as { status: string; idempotencyKey: string };
+      }),
+    );
+    const accepted = bodies.filter((b) => b.status === 'accepted').map((b) => b.idempotencyKey);
+    expect(accepted.sort()).toEqual(Array.from({ length: 12 }, (_, n) => `burst-${n}`).sort());
+    expect(bodies.filter((b) => b.status === 'duplicate')).toHaveLength(36);
+    const [{ rows }] = (await db.sql`select count(*)::int as rows from webhook_outbox`) as unknown as [
+      { rows: number },
+    ];
+    expect(rows).toBe(12);
+    await until('12 DMs', () => peer.messages.length === 12);
+    await sleep(500);
+    expect(peer.messages).toHaveLength(12);
+  });
 });
 
 describe('delivering through failures', () => {
