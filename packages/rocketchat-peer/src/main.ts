@@ -9,6 +9,8 @@ runMain('rocketchat-peer', async () => {
     port: Number(process.env['PORT'] ?? 3100),
     host: process.env['HOST'] ?? '127.0.0.1',
     requireContracts: false,
+    // PEER_CHECK_CONTRACTS=false skips the checks entirely (the benchmark uses it).
+    checkContracts: process.env['PEER_CHECK_CONTRACTS'] !== 'false',
   });
   peer.addUser('webhook-bot', process.env['PEER_BOT_PASSWORD'] ?? 'webhook-bot-password');
   peer.addUser(process.env['PEER_RECIPIENT'] ?? 'ops');

@@ -15,6 +15,7 @@ import autocannon from 'autocannon';
 import postgres from 'postgres';
 
 import { freePort, startProcess, type StartedProcess } from '@sre-platform/service-kit/testing';
+import { measureCpu } from '../../../packages/test-platform/src/cpu.ts';
 import { startPostgres } from '../../../packages/test-platform/src/postgres.ts';
 import { contractsDir } from '../../../packages/rocketchat-peer/src/peer.ts';
 
@@ -72,19 +73,25 @@ async function insertCeiling(url: string) {
   let done = 0;
   const latencies: number[] = [];
   const until = Date.now() + DURATION * 1000;
-  await Promise.all(
-    Array.from({ length: CONNECTIONS }, async (_, w) => {
-      for (let i = 0; Date.now() < until; i++) {
-        const t0 = performance.now();
-        await sql`insert into ceiling (key, payload) values (${`${w}-${i}`}, ${BODY})`; // autocommit: INSERT + COMMIT
-        latencies.push(performance.now() - t0);
-        done++;
-      }
-    }),
+  const { cpuSeconds } = await measureCpu(() =>
+    Promise.all(
+      Array.from({ length: CONNECTIONS }, async (_, w) => {
+        for (let i = 0; Date.now() < until; i++) {
+          const t0 = performance.now();
+          await sql`insert into ceiling (key, payload) values (${`${w}-${i}`}, ${BODY})`; // autocommit: INSERT + COMMIT
+          latencies.push(performance.now() - t0);
+          done++;
+        }
+      }),
+    ),
   );
   await sql.end();
   latencies.sort((a, b) => a - b);
-  return { rps: done / DURATION, p99: latencies[Math.floor(latencies.length * 0.99)] ?? 0 };
+  return {
+    rps: done / DURATION,
+    p99: latencies[Math.floor(latencies.length * 0.99)] ?? 0,
+    cpuMsPerItem: cpuSeconds === undefined ? undefined : (cpuSeconds * 1000) / done,
+  };
 }
 
 async function webhookRun(name: string, env: Record<string, string>, peerUrl: string) {
@@ -104,22 +111,31 @@ async function webhookRun(name: string, env: Record<string, string>, peerUrl: st
     const text = await (await fetch(`${app.url}/metrics`)).text();
     return Number(/^webhook_outbox_pending (\S+)/m.exec(text)?.[1] ?? NaN);
   };
-  const sustained = await load(url);
-  // Delivery: drain what the sustained run left behind, and time it.
-  const backlog = await pending();
-  const t0 = Date.now();
-  while ((await pending()) > 0) await sleep(100);
-  const drainS = (Date.now() - t0) / 1000;
+  // CPU of every process (load generator, app, PostgreSQL, peer) from the first request until the
+  // last accepted event is delivered: the whole cost of a webhook, accept and delivery.
+  let backlog = 0;
+  let drainS = 0;
+  const { result: sustained, cpuSeconds } = await measureCpu(async () => {
+    const r = await load(url);
+    // Delivery: drain what the sustained run left behind, and time it.
+    backlog = await pending();
+    const t0 = Date.now();
+    while ((await pending()) > 0) await sleep(100);
+    drainS = (Date.now() - t0) / 1000;
+    return r;
+  });
+  const cpuMsPerItem = cpuSeconds === undefined ? undefined : (cpuSeconds * 1000) / sustained.total;
   const deliveredRps = (sustained.total - 0) / (DURATION + drainS);
   const half = await load(url, Math.round(sustained.rps / 2));
   const pendingAfterHalf = await pending();
   await app.stop();
-  return { name, sustained, half, backlog, drainS, deliveredRps, pendingAfterHalf };
+  return { name, sustained, half, backlog, drainS, deliveredRps, pendingAfterHalf, cpuMsPerItem };
 }
 
 const pg = await startPostgres({ durable: true });
 const peerPort = await freePort();
-const peer = await startProcess(PEER, { PORT: String(peerPort), LOG_LEVEL: 'error' });
+// The peer stands in for a Rocket.Chat on another host: its contract checks are its own cost, so they are off.
+const peer = await startProcess(PEER, { PORT: String(peerPort), LOG_LEVEL: 'error', PEER_CHECK_CONTRACTS: 'false' });
 const pgliteDir = mkdtempSync(join(tmpdir(), 'sre-platform-bench-pglite-'));
 try {
   const bare = await bareCeiling();
@@ -139,10 +155,15 @@ try {
   const onPglite = await webhookRun('webhook-app on PGlite (DATA_DIR)', { DATA_DIR: pgliteDir }, peer.url);
 
   const f = (n: number) => n.toFixed(0).padStart(7);
+  const cpu = (ms: number | undefined) => (ms === undefined ? 'n/a' : `${ms.toFixed(3)} ms`);
+  // Rows per CPU-second of the ceiling against webhooks per CPU-second: what the wall-clock ratio would be
+  // if both had the machine to themselves (on a shared machine, wall-clock rates also measure the neighbours).
+  const cpuRatio = (ceiling: number | undefined, ms: number | undefined) =>
+    ceiling === undefined || ms === undefined ? 'n/a' : (ceiling / ms).toFixed(2);
   const out = [
     `\nwebhook-app: POST a GitLab push (${BODY.length} bytes), ${CONNECTIONS} connections, ${DURATION}s per measurement, fsync on`,
     `ceiling, bare node:http 200:                 ${f(bare.rps)} req/s   p99 ${bare.p99} ms`,
-    `ceiling, INSERT+COMMIT loop on PostgreSQL:   ${f(storage.rps)} rows/s  p99 ${storage.p99.toFixed(1)} ms`,
+    `ceiling, INSERT+COMMIT loop on PostgreSQL:   ${f(storage.rps)} rows/s  p99 ${storage.p99.toFixed(1)} ms   CPU ${cpu(storage.cpuMsPerItem)} per row`,
   ];
   for (const r of [onPostgres, onPostgresSingle, onPglite]) {
     out.push(
@@ -150,6 +171,7 @@ try {
       `  accepted (sustained)   ${f(r.sustained.rps)} /s   p99 ${r.sustained.p99} ms   ratio to storage ceiling ${(r.sustained.rps / storage.rps).toFixed(2)}, to bare HTTP ${(r.sustained.rps / bare.rps).toFixed(2)}`,
       `  at half that rate      ${f(r.half.rps)} /s   p50 ${r.half.p50} ms   p99 ${r.half.p99} ms   outbox pending after: ${r.pendingAfterHalf}`,
       `  delivered              ${f(r.deliveredRps)} DMs/s (backlog ${r.backlog} after the sustained run, drained in ${r.drainS.toFixed(1)} s)`,
+      `  CPU, all processes     ${cpu(r.cpuMsPerItem)} per webhook accepted and delivered; CPU ratio to the storage ceiling ${cpuRatio(storage.cpuMsPerItem, r.cpuMsPerItem)}`,
     );
   }
   process.stdout.write(`${out.join('\n')}\n`);

@@ -1,0 +1,33 @@
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { describe, expect, it } from 'vitest';
+
+import { measureCpu, treeCpuSeconds } from '../src/cpu.ts';
+
+describe.runIf(process.platform === 'linux')('treeCpuSeconds', () => {
+  it("counts a busy child's CPU in its parent's tree", async () => {
+    const before = treeCpuSeconds() as number;
+    const child = spawn(process.execPath, ['-e', 'for (;;);']);
+    try {
+      const deadline = Date.now() + 30_000;
+      while ((treeCpuSeconds(child.pid) ?? 0) < 0.2) {
+        if (Date.now() > deadline) throw new Error('the busy child never accumulated 0.2 s of CPU');
+        await sleep(50);
+      }
+      const childCpu = treeCpuSeconds(child.pid) as number;
+      expect((treeCpuSeconds() as number) - before).toBeGreaterThanOrEqual(childCpu);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('counts CPU, not waiting time', async () => {
+    const idle = await measureCpu(() => sleep(500));
+    expect(idle.cpuSeconds).toBeLessThan(0.15);
+  });
+
+  it('counts nothing for a process that does not exist', () => {
+    expect(treeCpuSeconds(2 ** 22 + 12345)).toBe(0);
+  });
+});
