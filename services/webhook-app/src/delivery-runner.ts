@@ -38,8 +38,8 @@ export function inProcessRunner(config: Config, db: Database, metrics: DeliveryM
 }
 
 export type ToThread = { type: 'wake' } | { type: 'stop' };
-export type FromThread =
-  { type: 'metric'; name: keyof DeliveryMetrics; value: number | string } | { type: 'stopped' } | { type: 'started' };
+export type MetricEvent = [name: keyof DeliveryMetrics, value: number | string];
+export type FromThread = { type: 'metrics'; events: MetricEvent[] };
 
 export function threadRunner(config: Config, metrics: DeliveryMetrics, log: Logger): DeliveryRunner {
   let worker: Worker | undefined;
@@ -49,7 +49,8 @@ export function threadRunner(config: Config, metrics: DeliveryMetrics, log: Logg
     start() {
       worker = new Worker(new URL('./delivery-thread.ts', import.meta.url), { workerData: { config } });
       worker.on('message', (msg: FromThread) => {
-        if (msg.type === 'metric') (metrics[msg.name] as (v: number | string) => void)(msg.value);
+        if (msg.type === 'metrics')
+          for (const [name, value] of msg.events) (metrics[name] as (v: number | string) => void)(value);
       });
       worker.on('error', (err) => {
         // Crash-only: accepted events are safe in the outbox; a restart resumes their delivery.
