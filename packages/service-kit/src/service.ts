@@ -135,7 +135,13 @@ export function createService(options: ServiceOptions): Service {
   app.setErrorHandler((error: FastifyError | HttpProblem | Error, request, reply) => {
     const body = toProblem(error, request.url);
     body['requestId'] = request.id;
-    if (body.status >= 500) request.log.error({ err: error }, 'request failed');
+    // An HttpProblem is an answer the service chose (an upstream down, a dependency refusing): a
+    // warning with its detail. Anything else is a bug or an outage: an error with its stack.
+    if (body.status >= 500) {
+      if (error instanceof HttpProblem)
+        request.log.warn({ status: body.status, detail: body.detail }, 'request answered with a server-side problem');
+      else request.log.error({ err: error }, 'request failed');
+    }
     if (error instanceof HttpProblem) void reply.headers(error.headers);
     return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
   });

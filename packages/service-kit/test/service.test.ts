@@ -28,6 +28,9 @@ function make(
   service.app.get('/teapot', () => {
     throw new HttpProblem(429, 'slow down', { headers: { 'retry-after': '7' }, extensions: { limit: 10 } });
   });
+  service.app.get('/upstream', () => {
+    throw new HttpProblem(502, 'the payment provider is unreachable');
+  });
   service.app.get('/slow', async () => {
     await sleep(200);
     return { ok: true };
@@ -144,6 +147,16 @@ describe('errors are application/problem+json', () => {
     const requestId = res.json().requestId as string;
     const logged = logs.lines().find((l) => l['msg'] === 'request failed');
     expect(logged?.['requestId']).toBe(requestId);
+  });
+
+  it('logs a chosen 5xx (an HttpProblem) as a warning with its detail, not as a failure with a stack', async () => {
+    const { service, logs } = make();
+    const res = await service.app.inject('/upstream');
+    expect(res.statusCode).toBe(502);
+    const logged = logs.lines().find((l) => l['msg'] === 'request answered with a server-side problem');
+    expect(logged).toMatchObject({ level: 'warn', status: 502, detail: 'the payment provider is unreachable' });
+    expect(logged?.['err']).toBeUndefined();
+    expect(logs.lines().find((l) => l['msg'] === 'request failed')).toBeUndefined();
   });
 
   it('for thrown HttpProblems, with their headers and extensions', async () => {
