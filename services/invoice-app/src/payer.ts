@@ -1,0 +1,157 @@
+// Paying every unpaid invoice: claim a batch, send each to the provider with its attempt key
+// (PAY_CONCURRENCY at a time), record each outcome as it comes, claim the next batch, until
+// nothing payable is left. One invoice's failure never stops the others.
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import type { PaymentProvider, ProviderOutcome, UnknownReason } from './adapters/provider.ts';
+import { jsonDecimal } from './domain/money.ts';
+import type { ClaimedInvoice, Invoice, Invoices } from './invoices.ts';
+
+export type FailureReason = 'rejected' | UnknownReason;
+
+export interface Failure {
+  invoice: Invoice;
+  reason: FailureReason;
+  /** True when a later pay call may succeed (the outcome was unknown); false when refused. */
+  retryable: boolean;
+  detail: string;
+}
+
+export interface PayReport {
+  paid: Invoice[];
+  failed: Failure[];
+  /** Invoices other pay calls (on any replica) are paying right now. */
+  inProgress: Invoice[];
+}
+
+export interface PayerSettings {
+  concurrency: number;
+  batchSize: number;
+  leaseMs: number;
+  retries: number;
+  backoffMs: number;
+}
+
+export interface PayerEvents {
+  /** One provider call's outcome and how long it took. */
+  attempt?: (outcome: ProviderOutcome, seconds: number) => void;
+  /** One invoice's final result in this pay call. */
+  settled?: (result: 'paid' | FailureReason) => void;
+}
+
+export class Payer {
+  private readonly invoices: Invoices;
+  private readonly provider: PaymentProvider;
+  private readonly settings: PayerSettings;
+  private readonly events: PayerEvents;
+
+  constructor(invoices: Invoices, provider: PaymentProvider, settings: PayerSettings, events: PayerEvents = {}) {
+    this.invoices = invoices;
+    this.provider = provider;
+    this.settings = settings;
+    this.events = events;
+  }
+
+  async payAll(): Promise<PayReport> {
+    const { concurrency, batchSize, leaseMs } = this.settings;
+    const report: PayReport = { paid: [], failed: [], inProgress: [] };
+    const failedIds: string[] = [];
+    const queue: ClaimedInvoice[] = [];
+    let exhausted = false;
+    let claiming: Promise<void> | undefined;
+
+    // Single-flight claiming: whichever worker finds the queue empty fetches the next batch.
+    const next = async (): Promise<ClaimedInvoice | undefined> => {
+      while (queue.length === 0 && !exhausted) {
+        claiming ??= this.invoices
+          .claim(batchSize, leaseMs, failedIds)
+          .then((rows) => {
+            if (rows.length === 0) exhausted = true;
+            queue.push(...rows);
+          })
+          .finally(() => {
+            claiming = undefined;
+          });
+        await claiming;
+      }
+      return queue.shift();
+    };
+    const worker = async () => {
+      for (let invoice = await next(); invoice; invoice = await next()) {
+        const failure = await this.payOne(invoice, failedIds);
+        if (failure) {
+          report.failed.push(failure);
+          this.events.settled?.(failure.reason);
+        } else {
+          report.paid.push(invoice);
+          this.events.settled?.('paid');
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    report.inProgress = await this.invoices.inProgress();
+    const order = (a: Invoice, b: Invoice) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+    report.paid.sort(order);
+    report.failed.sort((a, b) => order(a.invoice, b.invoice));
+    return report;
+  }
+
+  /**
+   * Pays one claimed invoice; resolves with its failure, or undefined when it is paid. A failed
+   * invoice goes into `failedIds` before it is released, so that this call cannot claim it again.
+   */
+  private async payOne(invoice: ClaimedInvoice, failedIds: string[]): Promise<Failure | undefined> {
+    const { retries, backoffMs } = this.settings;
+    const order = {
+      invoiceId: invoice.id,
+      value: jsonDecimal(invoice.amountMinor, invoice.exponent),
+      currency: invoice.currency,
+    };
+    let outcome: ProviderOutcome | undefined;
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      if (attempt > 0) {
+        // Full jitter, or the provider's Retry-After when it gave one (bounded by the lease's budget).
+        const wanted = outcome?.kind === 'unknown' ? outcome.retryAfterMs : undefined;
+        await sleep(Math.min(wanted ?? Math.random() * backoffMs * 2 ** attempt, backoffMs * 2 ** attempt));
+      }
+      const t0 = performance.now();
+      outcome = await this.provider.pay(order, invoice.attemptKey);
+      this.events.attempt?.(outcome, (performance.now() - t0) / 1000);
+      if (outcome.kind === 'paid') {
+        if (await this.invoices.markPaid(invoice.id, invoice.attemptKey)) return undefined;
+        return {
+          invoice,
+          reason: 'protocol',
+          retryable: true,
+          detail: 'paid at the provider, but the invoice changed state meanwhile; the next pay call reconciles it',
+        };
+      }
+      if (outcome.kind === 'rejected') {
+        failedIds.push(invoice.id);
+        await this.invoices.markRejected(
+          invoice.id,
+          invoice.attemptKey,
+          `rejected ${outcome.detail}`,
+          invoice.freshKey && attempt === 0,
+        );
+        return {
+          invoice,
+          reason: 'rejected',
+          retryable: false,
+          detail: `the payment provider refused it: ${outcome.detail}`,
+        };
+      }
+      // A key reused for another request is not something a retry can fix.
+      if (outcome.reason === 'key_conflict') break;
+    }
+    const unknown = outcome as Extract<ProviderOutcome, { kind: 'unknown' }>;
+    failedIds.push(invoice.id);
+    await this.invoices.release(invoice.id, invoice.attemptKey, `${unknown.reason} ${unknown.detail}`);
+    return {
+      invoice,
+      reason: unknown.reason,
+      retryable: true,
+      detail: `${unknown.detail} (after ${retries + 1} attempt${retries === 0 ? '' : 's'}; it stays unpaid and the next pay call re-sends it with the same Idempotency-Key)`,
+    };
+  }
+}
