@@ -142,20 +142,32 @@ export class Invoices {
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
-  /** The provider confirmed payment under `key`. True unless the invoice moved on without us. */
-  async markPaid(id: string, key: string): Promise<boolean> {
-    const rows = await this.db.query(
-      `update invoices set status = 'paid', paid_at = now(), lease_until = null, last_error = null
-        where id = $1 and attempt_key = $2 and status = 'paying' returning id`,
-      [id, key],
+  /**
+   * The provider confirmed payment under each pair's key: one UPDATE for many invoices (group
+   * commit). Returns the ids now paid under their key, including any another replica recorded
+   * first with the same key; an id missing from the result moved on without us.
+   */
+  async markPaid(paid: readonly { id: string; key: string }[]): Promise<Set<string>> {
+    const ids = paid.map((p) => p.id);
+    const keys = paid.map((p) => p.key);
+    const rows = await this.db.query<{ id: string }>(
+      `update invoices i set status = 'paid', paid_at = now(), lease_until = null, last_error = null
+         from unnest($1::text[], $2::uuid[]) as p(id, key)
+        where i.id = p.id and i.attempt_key = p.key and i.status = 'paying'
+        returning i.id`,
+      [ids, keys],
     );
-    if (rows.length === 1) return true;
-    // Another replica, holding the same key after our lease expired, may have recorded it first.
-    const [row] = await this.db.query<{ status: string; attempt_key: string | null }>(
-      'select status, attempt_key::text as attempt_key from invoices where id = $1',
-      [id],
-    );
-    return row?.status === 'paid' && row.attempt_key === key;
+    const done = new Set(rows.map((r) => r.id));
+    if (done.size < paid.length) {
+      const rest = paid.filter((p) => !done.has(p.id));
+      const already = await this.db.query<{ id: string }>(
+        `select i.id from invoices i join unnest($1::text[], $2::uuid[]) as p(id, key)
+             on i.id = p.id and i.attempt_key = p.key where i.status = 'paid'`,
+        [rest.map((p) => p.id), rest.map((p) => p.key)],
+      );
+      for (const r of already) done.add(r.id);
+    }
+    return done;
   }
 
   /**

@@ -56,6 +56,7 @@ export class Payer {
     const { concurrency, batchSize, leaseMs } = this.settings;
     const report: PayReport = { paid: [], failed: [], inProgress: [] };
     const failedIds: string[] = [];
+    const recorder = new PaidRecorder(this.invoices);
     const queue: ClaimedInvoice[] = [];
     let exhausted = false;
     let claiming: Promise<void> | undefined;
@@ -78,7 +79,7 @@ export class Payer {
     };
     const worker = async () => {
       for (let invoice = await next(); invoice; invoice = await next()) {
-        const failure = await this.payOne(invoice, failedIds);
+        const failure = await this.payOne(invoice, failedIds, recorder);
         if (failure) {
           report.failed.push(failure);
           this.events.settled?.(failure.reason);
@@ -100,7 +101,11 @@ export class Payer {
    * Pays one claimed invoice; resolves with its failure, or undefined when it is paid. A failed
    * invoice goes into `failedIds` before it is released, so that this call cannot claim it again.
    */
-  private async payOne(invoice: ClaimedInvoice, failedIds: string[]): Promise<Failure | undefined> {
+  private async payOne(
+    invoice: ClaimedInvoice,
+    failedIds: string[],
+    recorder: PaidRecorder,
+  ): Promise<Failure | undefined> {
     const { retries, backoffMs } = this.settings;
     const order = {
       invoiceId: invoice.id,
@@ -118,7 +123,7 @@ export class Payer {
       outcome = await this.provider.pay(order, invoice.attemptKey);
       this.events.attempt?.(outcome, (performance.now() - t0) / 1000);
       if (outcome.kind === 'paid') {
-        if (await this.invoices.markPaid(invoice.id, invoice.attemptKey)) return undefined;
+        if (await recorder.record(invoice.id, invoice.attemptKey)) return undefined;
         return {
           invoice,
           reason: 'protocol',
@@ -153,5 +158,47 @@ export class Payer {
       retryable: true,
       detail: `${unknown.detail} (after ${retries + 1} attempt${retries === 0 ? '' : 's'}; it stays unpaid and the next pay call re-sends it with the same Idempotency-Key)`,
     };
+  }
+}
+
+/**
+ * Group commit for "paid": confirmations that arrive while one UPDATE is in flight are written
+ * together by the next one, so a pay run commits once per handful of invoices instead of once per
+ * invoice. An invoice is reported paid only after its row says so. If the process dies between the
+ * provider's answer and the write, the invoice stays `paying` with its key, and the next pay call
+ * re-sends it: the provider replays its answer, nothing is paid twice.
+ */
+class PaidRecorder {
+  private readonly invoices: Invoices;
+  private pending: { id: string; key: string; done: (paid: boolean) => void; fail: (err: unknown) => void }[] = [];
+  private flushing = false;
+
+  constructor(invoices: Invoices) {
+    this.invoices = invoices;
+  }
+
+  record(id: string, key: string): Promise<boolean> {
+    return new Promise((done, fail) => {
+      this.pending.push({ id, key, done, fail });
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending.splice(0, 500);
+        try {
+          const paid = await this.invoices.markPaid(batch);
+          for (const p of batch) p.done(paid.has(p.id));
+        } catch (err) {
+          for (const p of batch) p.fail(err);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
   }
 }

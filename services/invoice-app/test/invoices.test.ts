@@ -64,12 +64,12 @@ describe('invoices', () => {
 
   it('paid: only under the key it was claimed with', async () => {
     const [i1] = await invoices.claim(1, 60_000, []);
-    expect(await invoices.markPaid('I1', '00000000-0000-4000-8000-000000000000')).toBe(false);
+    expect(await invoices.markPaid([{ id: 'I1', key: '00000000-0000-4000-8000-000000000000' }])).toEqual(new Set());
     expect((await row('I1'))!.status).toBe('paying');
-    expect(await invoices.markPaid('I1', i1!.attemptKey)).toBe(true);
+    expect(await invoices.markPaid([{ id: 'I1', key: i1!.attemptKey }])).toEqual(new Set(['I1']));
     expect(await row('I1')).toMatchObject({ status: 'paid', lease: false });
     // Marking again (another replica with the same key) still reports it paid; nothing changes.
-    expect(await invoices.markPaid('I1', i1!.attemptKey)).toBe(true);
+    expect(await invoices.markPaid([{ id: 'I1', key: i1!.attemptKey }])).toEqual(new Set(['I1']));
     expect((await invoices.claim(10, 60_000, [])).map((i) => i.id)).toEqual(['I2', 'I3']);
   });
 
@@ -104,7 +104,7 @@ describe('invoices', () => {
 
   it('counts invoices by status', async () => {
     const [i1] = await invoices.claim(1, 60_000, []);
-    await invoices.markPaid('I1', i1!.attemptKey);
+    await invoices.markPaid([{ id: 'I1', key: i1!.attemptKey }]);
     await invoices.claim(1, 60_000, []);
     expect(await invoices.countByStatus()).toEqual({ unpaid: 1, paying: 1, paid: 1 });
   });
