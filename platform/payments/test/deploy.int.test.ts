@@ -1,0 +1,260 @@
+// deploy.sh against the run's real control plane (kube-apiserver, controller-manager, scheduler; kwok nodes mark
+// pods Ready): everything applies and rolls out, a second run changes nothing, the apiserver enforces the namespaces'
+// Pod Security level, and RBAC gives each team its own service and nothing of the other's (kubectl auth can-i with
+// impersonation, answered by the real authorizer).
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import { cluster, REPO_ROOT } from '@sre-platform/test-platform';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const DEPLOY = join(REPO_ROOT, 'platform/payments/deploy.sh');
+const NAMESPACES = ['invoices', 'payments'];
+
+interface Obj {
+  kind: string;
+  metadata: { name: string; namespace?: string; uid: string; resourceVersion: string; labels?: Record<string, string> };
+  spec?: Record<string, unknown> & { type?: string };
+  status?: Record<string, unknown>;
+}
+
+const env = () => ({ ...process.env, KUBECONFIG: cluster().kubeconfig });
+const kubectl = async (...args: string[]) =>
+  (await run(join(cluster().kubernetesBin, 'kubectl'), args, { env: env(), maxBuffer: 32 << 20 })).stdout;
+const items = async (...args: string[]) =>
+  (JSON.parse(await kubectl('get', ...args, '-o', 'json')) as { items: Obj[] }).items;
+
+async function deploy(extraEnv: Record<string, string> = {}) {
+  const t0 = Date.now();
+  const { stdout, stderr } = await run(DEPLOY, [], { env: { ...env(), ...extraEnv }, timeout: 300_000 });
+  return { stdout, stderr, ms: Date.now() - t0 };
+}
+
+/** Every object deploy.sh manages, by uid, with its resourceVersion: any write changes it. */
+async function snapshot(): Promise<Map<string, string>> {
+  const kinds =
+    'deployments,statefulsets,replicasets,services,ingresses,networkpolicies,poddisruptionbudgets,serviceaccounts,rolebindings,secrets,persistentvolumeclaims';
+  const objects = [
+    ...(await items(kinds, '-n', 'invoices')),
+    ...(await items(kinds, '-n', 'payments')),
+    ...(await items('namespaces,clusterroles,persistentvolumes', '-l', 'app.kubernetes.io/part-of=payments')),
+  ];
+  return new Map(
+    objects.map((o) => [`${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`, o.metadata.resourceVersion]),
+  );
+}
+
+const canI = async (group: string, verb: string, resource: string, namespace: string) => {
+  try {
+    // "pods/log" is a subresource; kubectl would read "pods/<name>".
+    const [kind, subresource] = resource.split('/');
+    const sub = subresource ? ['--subresource', subresource] : [];
+    await kubectl(
+      'auth',
+      'can-i',
+      verb,
+      kind!,
+      ...sub,
+      '-n',
+      namespace,
+      '--as',
+      `someone-in-${group}`,
+      '--as-group',
+      group,
+    );
+    return true;
+  } catch (err) {
+    // can-i exits 1 for "no"; anything else is a real failure.
+    if ((err as { code?: number }).code === 1) return false;
+    throw err;
+  }
+};
+
+let first: Awaited<ReturnType<typeof deploy>>;
+let second: Awaited<ReturnType<typeof deploy>>;
+let before: Map<string, string>;
+let after: Map<string, string>;
+
+beforeAll(async () => {
+  const existing = (await items('namespaces')).map((n) => n.metadata.name);
+  if (NAMESPACES.some((n) => existing.includes(n))) {
+    throw new Error('namespaces invoices or payments already exist in the test cluster: refusing to deploy over them');
+  }
+  first = await deploy();
+  before = await snapshot();
+  second = await deploy();
+  after = await snapshot();
+  process.stdout.write(`deploy.sh on the local control plane: first run ${first.ms} ms, second run ${second.ms} ms\n`);
+}, 600_000);
+
+afterAll(async () => {
+  await kubectl('delete', 'namespace', ...NAMESPACES, '--ignore-not-found', '--wait=false').catch(() => undefined);
+  await kubectl(
+    'delete',
+    'clusterrole/payments-team-service-owner',
+    'persistentvolume/payments-postgres-invoices',
+    'persistentvolume/payments-postgres-payments',
+    '--ignore-not-found',
+    '--wait=false',
+  ).catch(() => undefined);
+});
+
+describe('deploy.sh on the local control plane', () => {
+  it('detects kwok and builds nothing, says how to reach invoice-app', () => {
+    expect(first.stderr).toMatch(/context kwok-\S+ \(kwok\)/);
+    expect(first.stderr).toMatch(/images: not built \(kwok simulates pods/);
+    expect(first.stderr).toMatch(/deployed\./);
+  });
+
+  it('rolls out 3 Ready invoice-app and 3 Ready payment-provider pods, and one PostgreSQL per namespace', async () => {
+    const ready = (pods: Obj[]) =>
+      pods.filter((p) =>
+        (p.status?.['conditions'] as { type: string; status: string }[] | undefined)?.some(
+          (c) => c.type === 'Ready' && c.status === 'True',
+        ),
+      ).length;
+    expect(ready(await items('pods', '-n', 'invoices', '-l', 'app.kubernetes.io/name=invoice-app'))).toBe(3);
+    expect(ready(await items('pods', '-n', 'payments', '-l', 'app.kubernetes.io/name=payment-provider'))).toBe(3);
+    expect(ready(await items('pods', '-n', 'invoices', '-l', 'app.kubernetes.io/name=postgres'))).toBe(1);
+    expect(ready(await items('pods', '-n', 'payments', '-l', 'app.kubernetes.io/name=postgres'))).toBe(1);
+    // Spread over both kwok nodes.
+    const nodes = new Set(
+      (await items('pods', '-n', 'invoices', '-l', 'app.kubernetes.io/name=invoice-app')).map(
+        (p) => p.spec?.['nodeName'],
+      ),
+    );
+    expect(nodes.size).toBe(2);
+  });
+
+  it('exposes invoice-app outside the cluster (Ingress, NodePort) and payment-provider only inside (ClusterIP)', async () => {
+    const types = (svcs: Obj[]) => Object.fromEntries(svcs.map((s) => [s.metadata.name, s.spec?.type]));
+    expect(types(await items('services', '-n', 'invoices'))).toEqual({
+      'invoice-app': 'ClusterIP',
+      'invoice-app-nodeport': 'NodePort',
+      postgres: 'ClusterIP',
+    });
+    expect(types(await items('services', '-n', 'payments'))).toEqual({
+      'payment-provider': 'ClusterIP',
+      postgres: 'ClusterIP',
+    });
+    const [nodePort] = await items(
+      'services',
+      '-n',
+      'invoices',
+      '--field-selector',
+      'metadata.name=invoice-app-nodeport',
+    );
+    expect((nodePort!.spec!['ports'] as { nodePort: number }[])[0]!.nodePort).toBe(30081);
+    const ingresses = await items('ingresses', '-n', 'invoices');
+    expect(ingresses.map((i) => i.metadata.name)).toEqual(['invoice-app']);
+    expect(JSON.stringify(ingresses[0]!.spec)).toContain('"service":{"name":"invoice-app","port":{"name":"http"}}');
+    expect(await items('ingresses', '-n', 'payments')).toEqual([]);
+  });
+
+  it('applies default-deny plus the allows in both namespaces', async () => {
+    const names = async (ns: string) => (await items('networkpolicies', '-n', ns)).map((p) => p.metadata.name).sort();
+    expect(await names('invoices')).toEqual(['default-deny', 'invoice-app', 'postgres']);
+    expect(await names('payments')).toEqual(['default-deny', 'payment-provider', 'postgres']);
+  });
+
+  it('generates the database credentials in the cluster, and never prints them', async () => {
+    const secret = JSON.parse(
+      await kubectl('get', 'secret', '-n', 'payments', 'payment-provider-database', '-o', 'json'),
+    ) as {
+      data: Record<string, string>;
+    };
+    const url = new URL(Buffer.from(secret.data['DATABASE_URL']!, 'base64').toString());
+    expect(url.host).toBe('postgres.payments.svc.cluster.local:5432');
+    expect(url.password).toMatch(/^[0-9a-f]{48}$/);
+    expect(first.stdout + first.stderr).not.toContain(url.password);
+  });
+
+  it('is idempotent: the second run exits 0 and writes nothing', () => {
+    expect(before.size).toBeGreaterThan(25);
+    expect(after).toEqual(before);
+  });
+
+  it('rejects a bad BUILD value before touching the cluster', async () => {
+    await expect(deploy({ BUILD: 'sometimes' })).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('BUILD must be auto, always or never'),
+    });
+  });
+});
+
+describe('Pod Security in the team namespaces', () => {
+  it('the apiserver refuses a pod that could run as root (the original pod spec)', async () => {
+    const pod = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'original', namespace: 'invoices' },
+      spec: { containers: [{ name: 'main', image: 'invoice-app:latest', securityContext: { runAsNonRoot: true } }] },
+    });
+    const apply = run(join(cluster().kubernetesBin, 'kubectl'), ['create', '--dry-run=server', '-f', '-'], {
+      env: env(),
+    });
+    apply.child.stdin!.end(pod);
+    await expect(apply).rejects.toMatchObject({
+      stderr: expect.stringMatching(/violates PodSecurity "restricted:latest"/),
+    });
+  });
+});
+
+describe('RBAC: each team manages its own service only', () => {
+  it.each([
+    ['team-invoices', 'invoices'],
+    ['team-payments', 'payments'],
+  ])('%s manages its workload in %s', async (group, ns) => {
+    for (const [verb, resource] of [
+      ['patch', 'deployments'],
+      ['update', 'deployments/scale'],
+      ['create', 'services'],
+      ['delete', 'pods'],
+      ['get', 'pods/log'],
+      ['create', 'pods/portforward'],
+      ['create', 'poddisruptionbudgets'],
+      ['get', 'networkpolicies'],
+    ]) {
+      expect(await canI(group, verb!, resource!, ns), `${group} ${verb} ${resource} in ${ns}`).toBe(true);
+    }
+  });
+
+  it.each([
+    ['team-invoices', 'payments'],
+    ['team-payments', 'invoices'],
+  ])("%s cannot touch anything in the other team's namespace (%s)", async (group, ns) => {
+    for (const [verb, resource] of [
+      ['get', 'deployments'],
+      ['patch', 'deployments'],
+      ['list', 'pods'],
+      ['get', 'services'],
+      ['create', 'pods/portforward'],
+    ]) {
+      expect(await canI(group, verb!, resource!, ns), `${group} ${verb} ${resource} in ${ns}`).toBe(false);
+    }
+  });
+
+  it.each([
+    ['team-invoices', 'invoices'],
+    ['team-payments', 'payments'],
+  ])('%s cannot read Secrets or change what the platform owns in %s', async (group, ns) => {
+    for (const [verb, resource] of [
+      ['get', 'secrets'],
+      ['patch', 'networkpolicies'],
+      ['delete', 'networkpolicies'],
+      ['create', 'rolebindings'],
+      ['create', 'pods/exec'],
+      ['delete', 'namespaces'],
+      ['patch', 'resourcequotas'],
+    ]) {
+      expect(await canI(group, verb!, resource!, ns), `${group} ${verb} ${resource} in ${ns}`).toBe(false);
+    }
+  });
+
+  it('grants nothing outside the team namespaces', async () => {
+    expect(await canI('team-payments', 'get', 'deployments', 'default')).toBe(false);
+    expect(await canI('team-invoices', 'list', 'pods', 'kube-system')).toBe(false);
+  });
+});
