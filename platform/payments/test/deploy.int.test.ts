@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
-import { cluster, REPO_ROOT } from '@sre-platform/test-platform';
+import { cluster, REPO_ROOT, toolBin, uniqueName } from '@sre-platform/test-platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
@@ -28,7 +28,11 @@ const items = async (...args: string[]) =>
 
 async function deploy(extraEnv: Record<string, string> = {}) {
   const t0 = Date.now();
-  const { stdout, stderr } = await run(DEPLOY, [], { env: { ...env(), ...extraEnv }, timeout: 300_000 });
+  // A fixed tag: the default derives from the worktree (commit + uncommitted changes), which may change mid-test.
+  const { stdout, stderr } = await run(DEPLOY, [], {
+    env: { ...env(), IMAGE_TAG: 'test', ...extraEnv },
+    timeout: 300_000,
+  });
   return { stdout, stderr, ms: Date.now() - t0 };
 }
 
@@ -119,13 +123,14 @@ describe('deploy.sh on the local control plane', () => {
     expect(ready(await items('pods', '-n', 'payments', '-l', 'app.kubernetes.io/name=payment-provider'))).toBe(3);
     expect(ready(await items('pods', '-n', 'invoices', '-l', 'app.kubernetes.io/name=postgres'))).toBe(1);
     expect(ready(await items('pods', '-n', 'payments', '-l', 'app.kubernetes.io/name=postgres'))).toBe(1);
-    // Spread over both kwok nodes.
-    const nodes = new Set(
-      (await items('pods', '-n', 'invoices', '-l', 'app.kubernetes.io/name=invoice-app')).map(
-        (p) => p.spec?.['nodeName'],
-      ),
-    );
-    expect(nodes.size).toBe(2);
+    // Spread over both kwok nodes (a hard topology spread constraint: 2 + 1).
+    for (const [ns, name] of [
+      ['invoices', 'invoice-app'],
+      ['payments', 'payment-provider'],
+    ]) {
+      const pods = await items('pods', '-n', ns!, '-l', `app.kubernetes.io/name=${name}`);
+      expect(new Set(pods.map((p) => p.spec?.['nodeName'])).size, name).toBe(2);
+    }
   });
 
   it('exposes invoice-app outside the cluster (Ingress, NodePort) and payment-provider only inside (ClusterIP)', async () => {
@@ -181,6 +186,42 @@ describe('deploy.sh on the local control plane', () => {
       code: 1,
       stderr: expect.stringContaining('BUILD must be auto, always or never'),
     });
+  });
+});
+
+describe('NetworkPolicies as the apiserver stores them, with the pods kwok runs', () => {
+  it('allow only the designed flows, even to an impostor pod labelled invoice-app in another namespace', async () => {
+    const ns = uniqueName('impostor');
+    await kubectl('create', 'namespace', ns);
+    try {
+      await kubectl('run', 'impostor', '-n', ns, '--image=impostor', '--labels=app.kubernetes.io/name=invoice-app');
+      await kubectl('wait', '-n', ns, 'pod/impostor', '--for=condition=Ready', '--timeout=60s');
+      const { stdout } = await run(
+        join(toolBin('netpol-analyzer'), 'k8snetpolicy'),
+        ['list', '--quiet', '--kubeconfig', cluster().kubeconfig, '--output', 'json'],
+        { maxBuffer: 32 << 20 },
+      );
+      const ours = /^(invoices|payments)\//;
+      const flows = (JSON.parse(stdout) as { src: string; dst: string; conn: string }[])
+        .filter((c) => ours.test(c.src) || ours.test(c.dst))
+        // Live pods are grouped by their ReplicaSet: drop the pod-template hash.
+        .map((c) => `${c.src} => ${c.dst} : ${c.conn}`.replace(/-[0-9a-f]{8,10}\[ReplicaSet\]/g, '[ReplicaSet]'))
+        .sort();
+      // The local cluster has no DNS, ingress controller or Prometheus pods, so only these remain of the matrix
+      // (the full matrix, with those peers, is networkpolicy.test.ts).
+      expect(flows).toEqual(
+        [
+          '0.0.0.0-10.243.255.255 => invoices/invoice-app[ReplicaSet] : TCP 8081',
+          '10.245.0.0-255.255.255.255 => invoices/invoice-app[ReplicaSet] : TCP 8081',
+          'invoices/invoice-app[ReplicaSet] => invoices/postgres[StatefulSet] : TCP 5432',
+          'invoices/invoice-app[ReplicaSet] => payments/payment-provider[ReplicaSet] : TCP 8082',
+          'payments/payment-provider[ReplicaSet] => payments/postgres[StatefulSet] : TCP 5432',
+        ].sort(),
+      );
+      expect(stdout).toContain(`${ns}/impostor`);
+    } finally {
+      await kubectl('delete', 'namespace', ns, '--wait=false');
+    }
   });
 });
 
@@ -256,5 +297,25 @@ describe('RBAC: each team manages its own service only', () => {
   it('grants nothing outside the team namespaces', async () => {
     expect(await canI('team-payments', 'get', 'deployments', 'default')).toBe(false);
     expect(await canI('team-invoices', 'list', 'pods', 'kube-system')).toBe(false);
+  });
+});
+
+describe('a new image tag', () => {
+  it('rolls both services out to it (this runs last: it replaces the pods)', async () => {
+    const result = await deploy({ IMAGE_TAG: 'test-2' });
+    expect(result.stderr).toContain('images tagged test-2');
+    const image = async (ns: string, name: string) =>
+      JSON.parse(await kubectl('get', 'deployment', '-n', ns, name, '-o', 'json')) as {
+        spec: { template: { spec: { containers: { image: string }[] } } };
+        status: { updatedReplicas: number; readyReplicas: number };
+      };
+    for (const [ns, name] of [
+      ['invoices', 'invoice-app'],
+      ['payments', 'payment-provider'],
+    ] as const) {
+      const d = await image(ns, name);
+      expect(d.spec.template.spec.containers[0]!.image).toBe(`sre-platform/${name}:test-2`);
+      expect(d.status).toMatchObject({ updatedReplicas: 3, readyReplicas: 3 });
+    }
   });
 });
