@@ -294,6 +294,34 @@ describe('when the provider fails', () => {
 });
 
 describe('recovering from a crash mid-payment', () => {
+  it('SIGKILLed while the provider is answering: the next replica re-sends with the same keys, nothing is paid twice', async () => {
+    // Every payment is recorded at once and answered 3 s later: the window in which the app dies.
+    const slow = await startProvider({ FAULT_DELAY_MS: '3000' });
+    const app = await startApp(slow.url, { PAYMENT_PROVIDER_TIMEOUT_MS: '10000' });
+    const inFlight = fetch(`${app.url}/invoices/pay`, { method: 'POST' }).catch(() => 'cut off');
+    for (let i = 0; Object.keys(await providerPayments()).length < 3; i++) {
+      if (i > 400) throw new Error('the provider never recorded the three payments');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(await app.stop('SIGKILL')).toBe('SIGKILL');
+    expect(await inFlight).toBe('cut off');
+    const stuck = await db.sql`select id from invoices where status = 'paying' and attempt_key is not null order by id`;
+    expect(stuck.map((r) => r['id'])).toEqual(['I1', 'I2', 'I3']);
+    // Time passes: the dead replica's leases run out (here by moving them into the past).
+    await db.sql`update invoices set lease_until = now() - interval '1 second' where status = 'paying'`;
+
+    await slow.stop('SIGKILL');
+    const healthy = await startProvider();
+    const next = await startApp(healthy.url);
+    const answer = await pay(next);
+    expect(answer.status).toBe(200);
+    expect(answer.body.paid.map((p) => p.InvoiceId)).toEqual(['I1', 'I2', 'I3']);
+    expect(await providerPayments()).toEqual({ I1: 1, I2: 1, I3: 1 });
+    expect(await (await fetch(`${healthy.url}/metrics`)).text()).toContain(
+      'payment_provider_payments_total{result="replayed"} 3',
+    );
+  });
+
   it('re-sends an invoice left in paying (expired lease) with its key; the provider replays, nothing is paid twice', async () => {
     const provider = await startProvider();
     const app = await startApp(provider.url);
