@@ -60,6 +60,9 @@ export class Payer {
     const queue: ClaimedInvoice[] = [];
     let exhausted = false;
     let claiming: Promise<void> | undefined;
+    // A database error stops this call from claiming more; what is in flight finishes, then it throws
+    // (a 500): the invoices it held stay `paying` with their keys until their lease runs out.
+    let broken: { error: unknown } | undefined;
 
     // Single-flight claiming: whichever worker finds the queue empty fetches the next batch.
     const next = async (): Promise<ClaimedInvoice | undefined> => {
@@ -78,7 +81,16 @@ export class Payer {
       return queue.shift();
     };
     const worker = async () => {
-      for (let invoice = await next(); invoice; invoice = await next()) {
+      try {
+        await work();
+      } catch (error) {
+        broken ??= { error };
+        exhausted = true;
+        throw error;
+      }
+    };
+    const work = async () => {
+      for (let invoice = await next(); invoice && !broken; invoice = await next()) {
         const failure = await this.payOne(invoice, failedIds, recorder);
         if (failure) {
           report.failed.push(failure);
@@ -89,7 +101,8 @@ export class Payer {
         }
       }
     };
-    await Promise.all(Array.from({ length: concurrency }, worker));
+    await Promise.allSettled(Array.from({ length: concurrency }, worker));
+    if (broken) throw broken.error;
     report.inProgress = await this.invoices.inProgress();
     const order = (a: Invoice, b: Invoice) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
     report.paid.sort(order);

@@ -306,7 +306,7 @@ describe('recovering from a crash mid-payment', () => {
     expect(await app.stop('SIGKILL')).toBe('SIGKILL');
     expect(await inFlight).toBe('cut off');
     const stuck = await db.sql`select id from invoices where status = 'paying' and attempt_key is not null order by id`;
-    expect(stuck.map((r) => r['id'])).toEqual(['I1', 'I2', 'I3']);
+    expect(stuck.map((r) => String(r['id']))).toEqual(['I1', 'I2', 'I3']);
     // Time passes: the dead replica's leases run out (here by moving them into the past).
     await db.sql`update invoices set lease_until = now() - interval '1 second' where status = 'paying'`;
 
@@ -320,6 +320,33 @@ describe('recovering from a crash mid-payment', () => {
     expect(await (await fetch(`${healthy.url}/metrics`)).text()).toContain(
       'payment_provider_payments_total{result="replayed"} 3',
     );
+  });
+
+  it('loses the database mid-run: answers 500, stops claiming, and the next call settles what the provider paid', async () => {
+    const slow = await startProvider({ FAULT_DELAY_MS: '1500' });
+    const app = await startApp(slow.url);
+    const inFlight = pay(app);
+    for (let i = 0; Object.keys(await providerPayments()).length < 3; i++) {
+      if (i > 400) throw new Error('the provider never recorded the three payments');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    // The table vanishes under the app (a real database error, not a mock), then comes back.
+    await db.sql`alter table invoices rename to invoices_away`;
+    const answer = await inFlight;
+    expect(answer.status).toBe(500);
+    expect(answer.type).toMatch(/^application\/problem\+json/);
+    await db.sql`alter table invoices_away rename to invoices`;
+    const stuck = await db.sql`select id from invoices where status = 'paying' order by id`;
+    expect(stuck.map((r) => String(r['id']))).toEqual(['I1', 'I2', 'I3']);
+    await db.sql`update invoices set lease_until = now() - interval '1 second' where status = 'paying'`;
+
+    await slow.stop('SIGKILL');
+    const healthy = await startProvider();
+    const next = await startApp(healthy.url);
+    const retry = await pay(next);
+    expect(retry.status).toBe(200);
+    expect(retry.body.paid.map((p) => p.InvoiceId)).toEqual(['I1', 'I2', 'I3']);
+    expect(await providerPayments()).toEqual({ I1: 1, I2: 1, I3: 1 });
   });
 
   it('re-sends an invoice left in paying (expired lease) with its key; the provider replays, nothing is paid twice', async () => {
