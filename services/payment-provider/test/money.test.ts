@@ -26,7 +26,7 @@ describe('toMinorUnits', () => {
 
   it('keeps precision beyond a double (17+ significant digits)', () => {
     expect(minor('90071992547409.93')).toBe(9007199254740993n);
-    expect(minor('123456789012345678.91')).toBe(12345678901234567891n);
+    expect(minor('1234567890123456.78')).toBe(123456789012345678n);
   });
 
   it('uses the currency exponent: JPY has none, KWD three', () => {
@@ -41,6 +41,10 @@ describe('toMinorUnits', () => {
     expect(minor('NaN')).toMatch(/not a decimal number/);
     expect(minor('1e999999999')).toMatch(/out of range/);
     expect(minor('1e40')).toMatch(/out of range/);
+    // Up to a PostgreSQL bigint of minor units, and not one more.
+    expect(minor('92233720368547758.07')).toBe(9223372036854775807n);
+    expect(minor('92233720368547758.08')).toMatch(/out of range/);
+    expect(minor('1e20')).toMatch(/out of range/);
   });
 });
 

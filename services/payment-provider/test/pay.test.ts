@@ -59,6 +59,12 @@ describe('the wire contract', () => {
     expect(row).toEqual({ invoice_id: 'I1', m: '1215', currency: 'EUR' });
   });
 
+  it('accepts a charset parameter on the content type', async () => {
+    const p = await provider();
+    const res = await p.pay(body(I1), { 'content-type': 'application/json; charset=utf-8' });
+    expect(res.statusCode).toBe(200);
+  });
+
   it('ignores unknown properties, as the original did', async () => {
     const p = await provider();
     const res = await p.pay(body({ ...I1, note: 'extra' }));
@@ -90,6 +96,7 @@ describe('400 for every bad request, as problem+json, with nothing paid', () => 
     ['a string value', body({ ...I1, value: '12.15' }), {}, /\/value must be number/],
     ['more decimals than the currency has', body({ ...I1, value: 12.151 }), {}, /more decimal places than EUR/],
     ['a value that rounds to zero minor units', '{"id":"I1","value":0.001,"currency":"EUR"}', {}, /more decimal/],
+    ['a value beyond what the ledger can hold', '{"id":"I1","value":1e20,"currency":"EUR"}', {}, /out of range/],
     ['a missing currency', body({ id: 'I1', value: 1 }), {}, /required properties currency/],
     ['an empty currency', body({ ...I1, currency: '' }), {}, /\/currency/],
     ['an unknown currency', body({ ...I1, currency: 'XYZ' }), {}, /ISO 4217/],

@@ -46,6 +46,7 @@ export function currencyExponent(code: string): number {
   return EXPONENT_EXCEPTIONS[code] ?? 2;
 }
 
+const MAX_MINOR = 2n ** 63n - 1n;
 const JSON_NUMBER = /^(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?$/;
 
 export type MinorUnitsResult = { ok: true; minor: bigint } | { ok: false; reason: string };
@@ -78,5 +79,7 @@ export function toMinorUnits(source: string, currency: string): MinorUnitsResult
     }
     minor = BigInt(padded.slice(0, -cut));
   }
+  // The ledger stores a PostgreSQL bigint.
+  if (minor > MAX_MINOR) return { ok: false, reason: `${source} is out of range` };
   return { ok: true, minor: sign === '-' ? -minor : minor };
 }
