@@ -41,7 +41,8 @@ if [ "${PORT_FORWARD:-0}" = 1 ]; then
   # Port 0: kubectl picks a free local port and prints it.
   "$KUBECTL" port-forward -n "${INVOICES_NAMESPACE:-invoices}" svc/invoice-app :8081 >"$log" 2>&1 &
   forward=$!
-  trap 'kill "$forward" 2>/dev/null || true; rm -f "$log"' EXIT
+  # Stop the forward, and wait for it: when test.sh exits, nothing it started is left listening.
+  trap 'kill "$forward" 2>/dev/null || true; wait "$forward" 2>/dev/null || true; rm -f "$log"' EXIT
   for _ in $(seq 1 100); do
     port=$(sed -n 's/^Forwarding from 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log" | head -n1)
     [ -n "$port" ] && break

@@ -1,7 +1,12 @@
 // test.sh against the two services running as real processes on one real PostgreSQL database (as in the cluster,
 // where both read DATABASE_URL): it passes when every invoice gets paid, and its exit code tells the truth when
 // they do not (provider down, provider refusing an invoice, invoice-app unreachable).
+// PORT_FORWARD=1 goes through `kubectl port-forward`, which kwok cannot serve (no kubelet streaming); there a
+// stand-in kubectl forwards to the real invoice-app process, so that test.sh's own handling (the port it reads, the
+// forward it stops, a forward that fails) is what gets tested.
 import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -34,10 +39,13 @@ async function startApp(providerUrl: string) {
   });
 }
 
-async function testSh(url: string): Promise<{ code: number; stdout: string; stderr: string }> {
+async function testSh(
+  url: string,
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await run(TEST_SH, [], {
-      env: { ...process.env, INVOICE_APP_URL: url },
+      env: { ...process.env, INVOICE_APP_URL: url, ...env },
       timeout: 60_000,
     });
     return { code: 0, stdout, stderr };
@@ -93,5 +101,71 @@ describe('test.sh', () => {
     const result = await testSh(`http://127.0.0.1:${await freePort()}`);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/FAIL: GET \/invoices: ECONNREFUSED/);
+  });
+});
+
+/** A kubectl whose port-forward forwards a free local port to `target` (host:port), recording its arguments and pid. */
+function fakeKubectl(dir: string, target: string, fail = false): string {
+  const path = join(dir, 'kubectl');
+  writeFileSync(
+    path,
+    `#!${process.execPath}
+const { createServer, connect } = require('node:net');
+const { writeFileSync } = require('node:fs');
+writeFileSync(${JSON.stringify(join(dir, 'args'))}, JSON.stringify({ args: process.argv.slice(2), pid: process.pid }));
+if (${String(fail)}) {
+  process.stderr.write('error: unable to forward port because pod is not running. Current status=Pending\\n');
+  process.exit(1);
+}
+const [host, port] = ${JSON.stringify(target)}.split(':');
+const server = createServer((c) => { const u = connect(Number(port), host); c.pipe(u).pipe(c); c.on('error', () => u.destroy()); u.on('error', () => c.destroy()); });
+server.listen(0, '127.0.0.1', () => {
+  process.stdout.write('Forwarding from 127.0.0.1:' + server.address().port + ' -> 8081\\n');
+});
+process.on('SIGTERM', () => process.exit(0));
+`,
+  );
+  chmodSync(path, 0o755);
+  return path;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('test.sh with PORT_FORWARD=1', () => {
+  it('forwards to svc/invoice-app in namespace invoices, tests through it, and stops the forward', async () => {
+    const provider = await start(PROVIDER, {});
+    const app = await startApp(provider.url);
+    const dir = mkdtempSync(join(tmpdir(), 'sre-platform-kubectl-'));
+    try {
+      const kubectl = fakeKubectl(dir, new URL(app.url).host);
+      const result = await testSh('http://127.0.0.1:9', { PORT_FORWARD: '1', KUBECTL: kubectl });
+      expect(result.stderr).toContain('PASS: all 3 invoices paid');
+      expect(result.code).toBe(0);
+      expect(result.stderr).toMatch(/invoice-app at http:\/\/127\.0\.0\.1:\d+/);
+      const { args, pid } = JSON.parse(readFileSync(join(dir, 'args'), 'utf8')) as { args: string[]; pid: number };
+      expect(args).toEqual(['port-forward', '-n', 'invoices', 'svc/invoice-app', ':8081']);
+      expect(alive(pid)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("exits 1 with kubectl's reason when the forward fails", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sre-platform-kubectl-'));
+    try {
+      const kubectl = fakeKubectl(dir, '127.0.0.1:9', true);
+      const result = await testSh('http://127.0.0.1:9', { PORT_FORWARD: '1', KUBECTL: kubectl });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/FAIL: kubectl port-forward exited: error: unable to forward port/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
