@@ -89,19 +89,41 @@ export class Payer {
         throw error;
       }
     };
+    const settle = (invoice: Invoice, failure: Failure | undefined) => {
+      if (failure) {
+        report.failed.push(failure);
+        this.events.settled?.(failure.reason);
+      } else {
+        report.paid.push(invoice);
+        this.events.settled?.('paid');
+      }
+    };
+    // A worker does not wait for its invoice's paid UPDATE (group-committed with others): it goes on
+    // to the next invoice, so PAY_CONCURRENCY provider calls stay in flight. The answer waits for all.
+    const recordings: Promise<void>[] = [];
     const work = async () => {
       for (let invoice = await next(); invoice && !broken; invoice = await next()) {
-        const failure = await this.payOne(invoice, failedIds, recorder);
-        if (failure) {
-          report.failed.push(failure);
-          this.events.settled?.(failure.reason);
-        } else {
-          report.paid.push(invoice);
-          this.events.settled?.('paid');
+        const claimed = invoice;
+        const result = await this.payOne(claimed, failedIds);
+        if (result !== 'confirmed') {
+          settle(claimed, result);
+          continue;
         }
+        recordings.push(
+          recorder.record(claimed.id, claimed.attemptKey).then(
+            (recorded) => {
+              settle(claimed, recorded ? undefined : lostRace(claimed));
+            },
+            (error: unknown) => {
+              broken ??= { error };
+              exhausted = true;
+            },
+          ),
+        );
       }
     };
     await Promise.allSettled(Array.from({ length: concurrency }, worker));
+    await Promise.all(recordings);
     if (broken) throw broken.error;
     report.inProgress = await this.invoices.inProgress();
     const order = (a: Invoice, b: Invoice) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -111,14 +133,11 @@ export class Payer {
   }
 
   /**
-   * Pays one claimed invoice; resolves with its failure, or undefined when it is paid. A failed
-   * invoice goes into `failedIds` before it is released, so that this call cannot claim it again.
+   * Sends one claimed invoice to the provider; resolves with 'confirmed' when the provider paid it
+   * (the caller records it), or with its failure. A failed invoice goes into `failedIds` before it
+   * is released, so that this pay call cannot claim it again.
    */
-  private async payOne(
-    invoice: ClaimedInvoice,
-    failedIds: string[],
-    recorder: PaidRecorder,
-  ): Promise<Failure | undefined> {
+  private async payOne(invoice: ClaimedInvoice, failedIds: string[]): Promise<'confirmed' | Failure> {
     const { retries, backoffMs } = this.settings;
     const order = {
       invoiceId: invoice.id,
@@ -135,15 +154,7 @@ export class Payer {
       const t0 = performance.now();
       outcome = await this.provider.pay(order, invoice.attemptKey);
       this.events.attempt?.(outcome, (performance.now() - t0) / 1000);
-      if (outcome.kind === 'paid') {
-        if (await recorder.record(invoice.id, invoice.attemptKey)) return undefined;
-        return {
-          invoice,
-          reason: 'protocol',
-          retryable: true,
-          detail: 'paid at the provider, but the invoice changed state meanwhile; the next pay call reconciles it',
-        };
-      }
+      if (outcome.kind === 'paid') return 'confirmed';
       if (outcome.kind === 'rejected') {
         failedIds.push(invoice.id);
         await this.invoices.markRejected(
@@ -173,6 +184,14 @@ export class Payer {
     };
   }
 }
+
+/** Paid at the provider, but the row moved on without us (e.g. another replica re-claimed it). */
+const lostRace = (invoice: Invoice): Failure => ({
+  invoice,
+  reason: 'protocol',
+  retryable: true,
+  detail: 'paid at the provider, but the invoice changed state meanwhile; the next pay call reconciles it',
+});
 
 /**
  * Group commit for "paid": confirmations that arrive while one UPDATE is in flight are written
