@@ -128,8 +128,9 @@ for team in "${TEAMS[@]}"; do
   if ! secret_exists "$ns" postgres-credentials; then
     say "$ns: generating the PostgreSQL credentials (Secret postgres-credentials)"
     password=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
+    # Through a file descriptor, not arguments: command lines are visible to every local user (ps, /proc).
     kubectl create secret generic postgres-credentials -n "$ns" \
-      --from-literal=POSTGRES_USER="$db" --from-literal=POSTGRES_PASSWORD="$password" --from-literal=POSTGRES_DB="$db" \
+      --from-env-file=<(printf 'POSTGRES_USER=%s\nPOSTGRES_PASSWORD=%s\nPOSTGRES_DB=%s\n' "$db" "$password" "$db") \
       >/dev/null
     kubectl label secret postgres-credentials -n "$ns" app.kubernetes.io/name=postgres \
       app.kubernetes.io/part-of=payments >/dev/null
@@ -140,7 +141,8 @@ for team in "${TEAMS[@]}"; do
     password=$(secret_key "$ns" postgres-credentials POSTGRES_PASSWORD)
     name=$(secret_key "$ns" postgres-credentials POSTGRES_DB)
     kubectl create secret generic "$svc-database" -n "$ns" \
-      --from-literal=DATABASE_URL="postgres://$user:$password@postgres.$ns.svc.cluster.local:5432/$name" >/dev/null
+      --from-env-file=<(printf 'DATABASE_URL=postgres://%s:%s@postgres.%s.svc.cluster.local:5432/%s\n' \
+        "$user" "$password" "$ns" "$name") >/dev/null
     kubectl label secret "$svc-database" -n "$ns" app.kubernetes.io/name="$svc" app.kubernetes.io/part-of=payments >/dev/null
   fi
 done

@@ -1,8 +1,11 @@
 // deploy.sh against the run's real control plane (kube-apiserver, controller-manager, scheduler; kwok nodes mark
 // pods Ready): everything applies and rolls out, a second run changes nothing, the apiserver enforces the namespaces'
 // Pod Security level, and RBAC gives each team its own service and nothing of the other's (kubectl auth can-i with
-// impersonation, answered by the real authorizer).
+// impersonation, answered by the real authorizer). The kind and minikube image paths need a Docker engine, which
+// this machine lacks: stand-in docker, kind and minikube commands record what deploy.sh asks of them.
 import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -317,5 +320,91 @@ describe('a new image tag', () => {
       expect(d.spec.template.spec.containers[0]!.image).toBe(`sre-platform/${name}:test-2`);
       expect(d.status).toMatchObject({ updatedReplicas: 3, readyReplicas: 3 });
     }
+  });
+});
+
+/** Stand-ins for docker, kind and minikube: each call is appended to `calls`; `docker build` fills a fake image store. */
+function standIns(): { dir: string; calls: () => string[] } {
+  const dir = mkdtempSync(join(tmpdir(), 'sre-platform-standins-'));
+  const log = join(dir, 'calls');
+  writeFileSync(log, '');
+  const script = (name: string, body: string) => {
+    writeFileSync(join(dir, name), `#!/usr/bin/env bash\necho "${name} $*" >>'${log}'\n${body}\n`);
+    chmodSync(join(dir, name), 0o755);
+  };
+  const store = join(dir, 'images');
+  script(
+    'docker',
+    `case "$1 $2" in
+  "image inspect") grep -qxF -- "$3" '${store}' 2>/dev/null ;;
+  build*) for a in "$@"; do [ "$prev" = -t ] && echo "$a" >>'${store}'; prev=$a; done ;;
+esac`,
+  );
+  script('kind', 'exit 0');
+  script('minikube', '[ "$1" = ip ] && echo 192.168.49.2; exit 0');
+  return {
+    dir,
+    calls: () =>
+      readFileSync(log, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.replaceAll(REPO_ROOT, '<repo>')),
+  };
+}
+
+describe('the image paths for kind and minikube (stand-in docker, kind, minikube)', () => {
+  const withStandIns = async (fn: (s: ReturnType<typeof standIns>, path: string) => Promise<void>) => {
+    const s = standIns();
+    try {
+      await fn(s, `${s.dir}:${process.env['PATH'] ?? ''}`);
+    } finally {
+      rmSync(s.dir, { recursive: true, force: true });
+    }
+  };
+
+  it('kind: builds both images from the repository root once, loads them, and a second run builds nothing', async () => {
+    await withStandIns(async (s, PATH) => {
+      await deploy({ PATH, TARGET: 'kind', IMAGE_TAG: 'kind-1' });
+      const context = (await kubectl('config', 'current-context')).trim();
+      expect(s.calls()).toEqual([
+        'docker image inspect sre-platform/invoice-app:kind-1',
+        'docker build -f <repo>/services/invoice-app/Dockerfile -t sre-platform/invoice-app:kind-1 <repo>',
+        `kind load docker-image --name ${context} sre-platform/invoice-app:kind-1`,
+        'docker image inspect sre-platform/payment-provider:kind-1',
+        'docker build -f <repo>/services/payment-provider/Dockerfile -t sre-platform/payment-provider:kind-1 <repo>',
+        `kind load docker-image --name ${context} sre-platform/payment-provider:kind-1`,
+      ]);
+      const deployed = JSON.parse(
+        await kubectl('get', 'deployment', '-n', 'payments', 'payment-provider', '-o', 'json'),
+      );
+      expect(deployed.spec.template.spec.containers[0].image).toBe('sre-platform/payment-provider:kind-1');
+
+      const again = s.calls().length;
+      await deploy({ PATH, TARGET: 'kind', IMAGE_TAG: 'kind-1' });
+      expect(s.calls().slice(again)).toEqual([
+        'docker image inspect sre-platform/invoice-app:kind-1',
+        'docker image inspect sre-platform/payment-provider:kind-1',
+      ]);
+    });
+  });
+
+  it('minikube: BUILD=always builds and loads with minikube image load, and prints the NodePort URL', async () => {
+    await withStandIns(async (s, PATH) => {
+      const result = await deploy({ PATH, TARGET: 'minikube', BUILD: 'always', IMAGE_TAG: 'mk-1' });
+      expect(s.calls().filter((c) => !c.startsWith('minikube ip'))).toEqual([
+        'docker build -f <repo>/services/invoice-app/Dockerfile -t sre-platform/invoice-app:mk-1 <repo>',
+        'minikube image load sre-platform/invoice-app:mk-1',
+        'docker build -f <repo>/services/payment-provider/Dockerfile -t sre-platform/payment-provider:mk-1 <repo>',
+        'minikube image load sre-platform/payment-provider:mk-1',
+      ]);
+      expect(result.stderr).toContain('invoice-app: http://192.168.49.2:30081/invoices');
+    });
+  });
+
+  it('BUILD=never builds and loads nothing, whatever the target', async () => {
+    await withStandIns(async (s, PATH) => {
+      await deploy({ PATH, TARGET: 'kind', BUILD: 'never', IMAGE_TAG: 'never-1' });
+      expect(s.calls()).toEqual([]);
+    });
   });
 });
