@@ -7,6 +7,8 @@ import type { Invoice, Invoices } from './invoices.ts';
 import type { Failure, Payer, PayerEvents, PayReport } from './payer.ts';
 
 export const PAYMENT_FAILED = 'urn:sre-platform:problem:invoice-payment-failed';
+// The detail names this many failures; the `failed` list has them all.
+const NAMED_IN_DETAIL = 10;
 
 /** The original's JSON shape; Value is an exact decimal number (12.15). */
 const wire = (i: Invoice) => ({
@@ -81,14 +83,18 @@ export function registerRoutes(app: ServiceApp, deps: { invoices: Invoices; paye
       'pay run',
     );
     if (report.failed.length === 0) return reply.code(200).send(summary);
-    for (const f of report.failed) {
+    for (const f of report.failed.slice(0, 100)) {
       request.log.warn({ invoiceId: f.invoice.id, reason: f.reason, detail: f.detail }, 'invoice not paid');
     }
     const n = report.failed.length;
     const total = n + report.paid.length;
+    const named = report.failed
+      .slice(0, NAMED_IN_DETAIL)
+      .map((f) => `${f.invoice.id} ${f.reason}`)
+      .join(', ');
     throw new HttpProblem(
       502,
-      `${n} of ${total} invoices could not be paid: ${report.failed.map((f) => `${f.invoice.id} ${f.reason}`).join(', ')}`,
+      `${n} of ${total} invoices could not be paid: ${named}${n > NAMED_IN_DETAIL ? `, and ${n - NAMED_IN_DETAIL} more (see failed)` : ''}`,
       {
         type: PAYMENT_FAILED,
         title: 'Some invoices could not be paid',

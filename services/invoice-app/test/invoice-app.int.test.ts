@@ -235,6 +235,18 @@ describe('when the provider fails', () => {
     expect(await providerPayments()).toEqual({ I1: 1, I2: 1, I3: 1 });
   });
 
+  it('names at most ten failures in the detail; the failed list has every one', async () => {
+    const app = await startApp(`http://127.0.0.1:${await freePort()}`, { PAYMENT_PROVIDER_RETRIES: '0' });
+    await db.sql`insert into invoices (id, amount_minor, currency, currency_exponent)
+                 select 'Z' || lpad(g::text, 2, '0'), 100, 'EUR', 2 from generate_series(1, 12) as g`;
+    const down = await pay(app);
+    expect(down.status).toBe(502);
+    expect(down.body.failed).toHaveLength(15);
+    expect(down.body.detail).toMatch(
+      /^15 of 15 invoices could not be paid: I1 unreachable, .*, and 5 more \(see failed\)$/,
+    );
+  });
+
   it('is slow: the invoice it does not answer for in time stays unpaid, the rest are paid, and the re-send does not pay twice', async () => {
     // I3 is recorded at once but answered 5 s later; the app waits 500 ms.
     const slow = await startProvider({ FAULT_IDS: 'I3', FAULT_DELAY_MS: '5000' });
