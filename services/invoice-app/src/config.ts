@@ -14,6 +14,9 @@ export const ConfigSchema = Type.Object({
   PAYMENT_PROVIDER_RETRIES: Type.Integer({ minimum: 0, maximum: 10, default: 2 }),
   // Back-off before retry n is a random time up to BACKOFF * 2^n (full jitter).
   PAYMENT_PROVIDER_BACKOFF_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 200 }),
+  // After this many invoices in a row find the provider unreachable, a pay call stops sending and
+  // reports the rest as not sent (they stay unpaid for the next call).
+  PAY_STOP_AFTER_UNREACHABLE: Type.Integer({ minimum: 1, maximum: 10_000, default: 5 }),
   // Provider calls in flight per pay request, and invoices claimed per database round trip.
   PAY_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 16 }),
   PAY_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 64 }),

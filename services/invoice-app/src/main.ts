@@ -46,6 +46,7 @@ runMain(NAME, async () => {
     invoices,
     provider,
     {
+      stopAfterUnreachable: config.PAY_STOP_AFTER_UNREACHABLE,
       concurrency: config.PAY_CONCURRENCY,
       batchSize: config.PAY_BATCH_SIZE,
       leaseMs: config.leaseMs,

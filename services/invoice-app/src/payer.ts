@@ -25,6 +25,8 @@ export interface PayReport {
 }
 
 export interface PayerSettings {
+  /** After this many invoices in a row end `unreachable`, the call stops sending (see Breaker). */
+  stopAfterUnreachable: number;
   concurrency: number;
   batchSize: number;
   leaseMs: number;
@@ -57,6 +59,7 @@ export class Payer {
     const report: PayReport = { paid: [], failed: [], inProgress: [] };
     const failedIds: string[] = [];
     const recorder = new PaidRecorder(this.invoices);
+    const breaker: Breaker = { unreachableInARow: 0, open: false };
     const queue: ClaimedInvoice[] = [];
     let exhausted = false;
     let claiming: Promise<void> | undefined;
@@ -104,7 +107,7 @@ export class Payer {
     const work = async () => {
       for (let invoice = await next(); invoice && !broken; invoice = await next()) {
         const claimed = invoice;
-        const result = await this.payOne(claimed, failedIds);
+        const result = await this.payOne(claimed, failedIds, breaker);
         if (result !== 'confirmed') {
           settle(claimed, result);
           continue;
@@ -137,8 +140,14 @@ export class Payer {
    * (the caller records it), or with its failure. A failed invoice goes into `failedIds` before it
    * is released, so that this pay call cannot claim it again.
    */
-  private async payOne(invoice: ClaimedInvoice, failedIds: string[]): Promise<'confirmed' | Failure> {
-    const { retries, backoffMs } = this.settings;
+  private async payOne(invoice: ClaimedInvoice, failedIds: string[], breaker: Breaker): Promise<'confirmed' | Failure> {
+    const { retries, backoffMs, stopAfterUnreachable } = this.settings;
+    if (breaker.open) {
+      failedIds.push(invoice.id);
+      const detail = `not sent: the payment provider was unreachable for the last ${stopAfterUnreachable} invoices of this call`;
+      await this.invoices.release(invoice.id, invoice.attemptKey, `unreachable ${detail}`);
+      return { invoice, reason: 'unreachable', retryable: true, detail };
+    }
     const order = {
       invoiceId: invoice.id,
       value: jsonDecimal(invoice.amountMinor, invoice.exponent),
@@ -154,6 +163,7 @@ export class Payer {
       const t0 = performance.now();
       outcome = await this.provider.pay(order, invoice.attemptKey);
       this.events.attempt?.(outcome, (performance.now() - t0) / 1000);
+      if (outcome.kind !== 'unknown' || outcome.reason !== 'unreachable') breaker.unreachableInARow = 0;
       if (outcome.kind === 'paid') return 'confirmed';
       if (outcome.kind === 'rejected') {
         failedIds.push(invoice.id);
@@ -174,6 +184,8 @@ export class Payer {
       if (outcome.reason === 'key_conflict') break;
     }
     const unknown = outcome as Extract<ProviderOutcome, { kind: 'unknown' }>;
+    breaker.unreachableInARow = unknown.reason === 'unreachable' ? breaker.unreachableInARow + 1 : 0;
+    if (breaker.unreachableInARow >= stopAfterUnreachable) breaker.open = true;
     failedIds.push(invoice.id);
     await this.invoices.release(invoice.id, invoice.attemptKey, `${unknown.reason} ${unknown.detail}`);
     return {
@@ -183,6 +195,18 @@ export class Payer {
       detail: `${unknown.detail} (after ${retries + 1} attempt${retries === 0 ? '' : 's'}; it stays unpaid and the next pay call re-sends it with the same Idempotency-Key)`,
     };
   }
+}
+
+/**
+ * A per-call circuit breaker for a provider that is down (connection refused, name not resolved:
+ * nothing was sent). Once open, the rest of the call releases each invoice it claims without
+ * sending it, so that a backlog is reported in seconds instead of waiting out every retry against
+ * a dead address. Timeouts and 5xx do not count: a slow provider may still be paying. The next pay
+ * call starts closed, so it probes the provider again.
+ */
+interface Breaker {
+  unreachableInARow: number;
+  open: boolean;
 }
 
 /** Paid at the provider, but the row moved on without us (e.g. another replica re-claimed it). */

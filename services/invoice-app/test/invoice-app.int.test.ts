@@ -247,6 +247,31 @@ describe('when the provider fails', () => {
     );
   });
 
+  it('is down with a backlog: the call stops sending after a few refusals and reports every invoice in seconds', async () => {
+    const port = await freePort();
+    const app = await startApp(`http://127.0.0.1:${port}`, {
+      PAY_STOP_AFTER_UNREACHABLE: '3',
+      PAY_CONCURRENCY: '2',
+      PAYMENT_PROVIDER_RETRIES: '3',
+      PAYMENT_PROVIDER_BACKOFF_MS: '200',
+    });
+    await db.sql`insert into invoices (id, amount_minor, currency, currency_exponent)
+                 select 'Y' || lpad(g::text, 3, '0'), 100, 'EUR', 2 from generate_series(1, 200) as g`;
+    const down = await pay(app);
+    expect(down.status).toBe(502);
+    expect(down.body.failed).toHaveLength(203);
+    expect(down.body.failed.every((f) => f.reason === 'unreachable' && f.retryable)).toBe(true);
+    const notSent = down.body.failed.filter((f) => f.detail.startsWith('not sent'));
+    // At most the invoices in flight when the breaker opened were sent (2 workers, 3 in a row).
+    expect(notSent.length).toBeGreaterThanOrEqual(203 - 5);
+    expect(await paidIds(app)).toEqual([]);
+
+    await startProvider({}, port);
+    const back = await pay(app);
+    expect(back.status).toBe(200);
+    expect(back.body.paid).toHaveLength(203);
+  });
+
   it('is slow: the invoice it does not answer for in time stays unpaid, the rest are paid, and the re-send does not pay twice', async () => {
     // I3 is recorded at once but answered 5 s later; the app waits 500 ms.
     const slow = await startProvider({ FAULT_IDS: 'I3', FAULT_DELAY_MS: '5000' });

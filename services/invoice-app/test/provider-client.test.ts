@@ -138,6 +138,7 @@ describe('payer', () => {
     };
     const provider = httpProvider({ payUrl: baseUrl, timeoutMs: 2000, maxSockets: 4 });
     const payer = new Payer(invoices, provider, {
+      stopAfterUnreachable: 5,
       concurrency: 2,
       batchSize: 2,
       leaseMs: 60_000,
