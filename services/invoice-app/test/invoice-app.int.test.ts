@@ -51,6 +51,7 @@ interface Failed {
 interface PayAnswer {
   status: number;
   type: string;
+  retryAfter: string | null;
   body: {
     paid: { InvoiceId: string }[];
     failed: Failed[];
@@ -67,6 +68,7 @@ async function pay(app: StartedProcess, init: RequestInit = {}): Promise<PayAnsw
   return {
     status: res.status,
     type: res.headers.get('content-type') ?? '',
+    retryAfter: res.headers.get('retry-after'),
     body: JSON.parse(text) as PayAnswer['body'],
     text,
   };
@@ -219,6 +221,7 @@ describe('when the provider fails', () => {
     expect(down.status).toBe(502);
     expect(down.type).toMatch(/^application\/problem\+json/);
     expect(down.body.type).toBe('urn:sre-platform:problem:invoice-payment-failed');
+    expect(down.retryAfter).toBe('5');
     expect(down.body.paid).toEqual([]);
     expect(down.body.failed.map((f) => [f.InvoiceId, f.reason, f.retryable])).toEqual([
       ['I1', 'unreachable', true],
@@ -307,6 +310,8 @@ describe('when the provider fails', () => {
     expect(answer.body.paid.map((p) => p.InvoiceId)).toEqual(['I1', 'I3']);
     expect(answer.body.failed).toHaveLength(1);
     expect(answer.body.failed[0]).toMatchObject({ InvoiceId: 'I2', reason: 'rejected', retryable: false });
+    // Nothing here gets better by waiting: no Retry-After.
+    expect(answer.retryAfter).toBeNull();
     expect(answer.body.failed[0]!.detail).toMatch(/refused it: 400: injected fault/);
     expect(await paidIds(app)).toEqual(['I1', 'I3']);
     expect(await providerPayments()).toEqual({ I1: 1, I3: 1 });
