@@ -174,7 +174,13 @@ spec:
   hostPath:
     path: /var/lib/sre-platform/payments-postgres-$ns
     type: DirectoryOrCreate
----
+EOF
+    # Once bound, the claim stays bound: a second run has nothing more to do here.
+    [ "$(kubectl get pvc -n "$ns" data-postgres-0 -o jsonpath='{.status.phase}' 2>/dev/null)" = Bound ] && continue
+    # The claim only once the controller has seen the volume: a claim naming a volume it does not know yet waits
+    # for the controller's next periodic resync (about 15 s).
+    kubectl wait "pv/payments-postgres-$ns" --for=jsonpath='{.status.phase}'=Available --timeout="$ROLLOUT_TIMEOUT" >&2
+    kubectl apply --server-side --field-manager=payments-deploy -f - >&2 <<EOF
 apiVersion: v1
 kind: PersistentVolumeClaim
 metadata:
@@ -193,7 +199,10 @@ spec:
     requests:
       storage: 1Gi
 EOF
-    kubectl wait -n "$ns" pvc/data-postgres-0 --for=jsonpath='{.status.phase}'=Bound --timeout="$ROLLOUT_TIMEOUT" >&2
+  done
+  # Both claims were created before waiting: when the controller is slow to bind, they bind in the same resync.
+  for team in "${TEAMS[@]}"; do
+    kubectl wait -n "${team%%:*}" pvc/data-postgres-0 --for=jsonpath='{.status.phase}'=Bound --timeout="$ROLLOUT_TIMEOUT" >&2
   done
 elif [ -z "$(kubectl get storageclass -o jsonpath='{range .items[?(@.metadata.annotations.storageclass\.kubernetes\.io/is-default-class=="true")]}{.metadata.name}{end}' 2>/dev/null)" ]; then
   say "warning: no default StorageClass; PostgreSQL's claims (data-postgres-0) stay Pending until one binds them"

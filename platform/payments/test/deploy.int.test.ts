@@ -42,7 +42,8 @@ async function deploy(extraEnv: Record<string, string> = {}) {
 /** Every object deploy.sh manages, by uid, with its resourceVersion: any write changes it. */
 async function snapshot(): Promise<Map<string, string>> {
   const kinds =
-    'deployments,statefulsets,replicasets,services,ingresses,networkpolicies,poddisruptionbudgets,serviceaccounts,rolebindings,secrets,persistentvolumeclaims';
+    // ResourceQuotas are left out: the quota controller rewrites their status as pods come and go.
+    'deployments,statefulsets,replicasets,services,ingresses,networkpolicies,poddisruptionbudgets,serviceaccounts,rolebindings,secrets,persistentvolumeclaims,limitranges';
   const objects = [
     ...(await items(kinds, '-n', 'invoices')),
     ...(await items(kinds, '-n', 'payments')),
@@ -228,6 +229,44 @@ describe('NetworkPolicies as the apiserver stores them, with the pods kwok runs'
   });
 });
 
+describe('quotas in the team namespaces', () => {
+  const createService = async (group: string, ns: string, type: string) => {
+    try {
+      await kubectl(
+        'create',
+        'service',
+        type,
+        'sneaky',
+        '--tcp=8082',
+        '-n',
+        ns,
+        '--dry-run=server',
+        '--as',
+        'someone',
+        '--as-group',
+        group,
+      );
+      return 'created';
+    } catch (err) {
+      return (err as { stderr: string }).stderr.trim();
+    }
+  };
+
+  it('no one, not even team payments, can expose payment-provider through a NodePort or LoadBalancer', async () => {
+    // The team may create Services (a ClusterIP passes)...
+    expect(await createService('team-payments', 'payments', 'clusterip')).toBe('created');
+    // ...but the namespace's quota allows no NodePort and no LoadBalancer.
+    expect(await createService('team-payments', 'payments', 'nodeport')).toMatch(
+      /exceeded quota: team-payments, requested: services.nodeports=1, used: services.nodeports=0, limited: services.nodeports=0/,
+    );
+    expect(await createService('team-payments', 'payments', 'loadbalancer')).toMatch(/exceeded quota: team-payments/);
+    // invoice-app's one NodePort is all its namespace may have.
+    expect(await createService('team-invoices', 'invoices', 'nodeport')).toMatch(
+      /exceeded quota: team-invoices, requested: services.nodeports=1, used: services.nodeports=1/,
+    );
+  });
+});
+
 describe('Pod Security in the team namespaces', () => {
   it('the apiserver refuses a pod that could run as root (the original pod spec)', async () => {
     const pod = JSON.stringify({
@@ -292,6 +331,7 @@ describe('RBAC: each team manages its own service only', () => {
       ['create', 'pods/exec'],
       ['delete', 'namespaces'],
       ['patch', 'resourcequotas'],
+      ['delete', 'limitranges'],
     ]) {
       expect(await canI(group, verb!, resource!, ns), `${group} ${verb} ${resource} in ${ns}`).toBe(false);
     }
