@@ -88,7 +88,7 @@ build_needed() { # <image>
   esac
 }
 
-load_image() { # <image>
+load_image() { # <image>: into the kind or minikube cluster's nodes
   case "$TARGET" in
     kind)
       command -v kind >/dev/null 2>&1 || die "kind is not on PATH (needed to load $1 into the kind cluster)"
@@ -98,21 +98,24 @@ load_image() { # <image>
       command -v minikube >/dev/null 2>&1 || die "minikube is not on PATH (needed to load $1 into minikube)"
       minikube image load "$1" >&2
       ;;
-    *) say "$1 built; push it to a registry the cluster pulls from (IMAGE_PREFIX=<registry>/) before deploying" ;;
   esac
 }
 
-if [ "$TARGET" = kwok ] && [ "$BUILD" = auto ]; then
-  say "images: not built (kwok simulates pods: no container runs and no image is pulled; BUILD=always builds anyway)"
-fi
+case "$TARGET:$BUILD" in
+  kwok:auto) say "images: not built (kwok simulates pods: no container runs and no image is pulled; BUILD=always builds anyway)" ;;
+  other:auto | other:never) say "images: not built; the cluster must be able to pull $(image '<service>') (set IMAGE_PREFIX=<registry>/)" ;;
+esac
 for svc in "${SERVICES[@]}"; do
   img=$(image "$svc")
   if build_needed "$img"; then
     command -v docker >/dev/null 2>&1 || die "docker is not on PATH (needed to build $img; BUILD=never skips it)"
     say "building $img"
     docker build -f "$ROOT/services/$svc/Dockerfile" -t "$img" "$ROOT" >&2
-    load_image "$img"
+    if [ "$TARGET" = other ]; then say "$img built; push it to a registry the cluster pulls from before it can start"; fi
   fi
+  # Loaded even when the build was skipped: the image may be local but not in this (perhaps new) cluster yet.
+  # Both tools skip nodes that already have it.
+  case "$TARGET:$BUILD" in kind:auto | kind:always | minikube:auto | minikube:always) load_image "$img" ;; esac
 done
 
 # --- namespaces and secrets ---------------------------------------------------------------------------------

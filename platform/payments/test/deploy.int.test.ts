@@ -402,7 +402,7 @@ describe('the image paths for kind and minikube (stand-in docker, kind, minikube
     }
   };
 
-  it('kind: builds both images from the repository root once, loads them, and a second run builds nothing', async () => {
+  it('kind: builds both images from the repository root once and loads them; a second run only loads', async () => {
     await withStandIns(async (s, PATH) => {
       await deploy({ PATH, TARGET: 'kind', IMAGE_TAG: 'kind-1' });
       const context = (await kubectl('config', 'current-context')).trim();
@@ -421,9 +421,12 @@ describe('the image paths for kind and minikube (stand-in docker, kind, minikube
 
       const again = s.calls().length;
       await deploy({ PATH, TARGET: 'kind', IMAGE_TAG: 'kind-1' });
+      // Built images are not built again, but loaded again (kind skips nodes that have them): the cluster may be new.
       expect(s.calls().slice(again)).toEqual([
         'docker image inspect sre-platform/invoice-app:kind-1',
+        `kind load docker-image --name ${context} sre-platform/invoice-app:kind-1`,
         'docker image inspect sre-platform/payment-provider:kind-1',
+        `kind load docker-image --name ${context} sre-platform/payment-provider:kind-1`,
       ]);
     });
   });
