@@ -3,8 +3,9 @@
 // here. Covers every manifest under services/*/k8s and platform/, every Helm chart, every Dockerfile, so future
 // services are checked without being listed. kube-score, a maintained linter, checks the rendered manifests too.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 
 import { REPO_ROOT, toolBin } from '@sre-platform/test-platform';
 import { describe, expect, it } from 'vitest';
@@ -80,6 +81,45 @@ spec:
     ]);
     expect(problems('{}')).toEqual(['allowPrivilegeEscalation is not false (setuid binaries could regain root)']);
     expect(problems('{allowPrivilegeEscalation: false, privileged: true}')).toEqual(['privileged']);
+  });
+
+  it('covers future services: their raw manifests, their rendered Helm charts and their Dockerfiles', () => {
+    // A scratch repository with one service of each kind, each running as root in its own way.
+    const root = mkdtempSync(join(tmpdir(), 'sre-platform-nonroot-'));
+    try {
+      const write = (path: string, text: string) => {
+        mkdirSync(dirname(join(root, path)), { recursive: true });
+        writeFileSync(join(root, path), text);
+      };
+      write('services/raw-api/k8s/deployment.yaml', fixture('original-deployment.yaml'));
+      write('services/raw-api/Dockerfile', fixture('original.Dockerfile'));
+      write('services/charted-api/chart/Chart.yaml', 'apiVersion: v2\nname: charted-api\nversion: 0.1.0\n');
+      write('services/charted-api/chart/values.yaml', 'runAsUser: 0\n');
+      write(
+        'services/charted-api/chart/templates/deployment.yaml',
+        `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: {{ .Chart.Name }}}
+spec:
+  selector: {matchLabels: {app: x}}
+  template:
+    metadata: {labels: {app: x}}
+    spec:
+      securityContext: {runAsNonRoot: true, runAsUser: {{ .Values.runAsUser }}}
+      containers: [{name: api, image: x, securityContext: {allowPrivilegeEscalation: false}}]
+`,
+      );
+      write('services/charted-api/Dockerfile', 'FROM gcr.io/distroless/nodejs24\nUSER 65532:65532\n');
+      const { findings } = checkRepository(root);
+      expect(findings.map((f) => `${f.source} ${f.subject}: ${f.problem}`).sort()).toEqual([
+        'services/charted-api/chart (helm template) Deployment/charted-api:api: runAsUser is 0, not a non-zero uid',
+        'services/raw-api/Dockerfile final stage (alpine:3.22): no USER in the final stage: the container runs as root',
+        'services/raw-api/k8s/deployment.yaml Deployment/invoice-app:main: allowPrivilegeEscalation is not false (setuid binaries could regain root)',
+        'services/raw-api/k8s/deployment.yaml Deployment/invoice-app:main: no runAsUser: the image decides, and an image without a numeric USER runs as root',
+      ]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('checks init containers and CronJobs too', () => {
