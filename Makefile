@@ -9,9 +9,11 @@ NODE_BIN := $(shell tools/install --path node)
 export PATH := $(NODE_BIN):$(PATH)
 DEPS_STAMP := node_modules/.sre-platform-deps
 # Everything the integration tests start; make test installs them first (cached after the first run).
-TEST_TOOLS := kubernetes etcd kwok helm prometheus prometheus-adapter moto postgres shellcheck yamllint actionlint
+TEST_TOOLS := kubernetes etcd kwok helm prometheus prometheus-adapter moto postgres shellcheck yamllint actionlint \
+  netpol-analyzer kube-score
 
-.PHONY: help toolchain deps up test lint format typecheck bench clean cluster-up cluster-down cluster-status tools
+.PHONY: help toolchain deps up test lint format typecheck bench clean cluster-up cluster-down cluster-status tools \
+  payments-deploy payments-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,7 +35,8 @@ up: deps ## run every service locally on embedded defaults; Ctrl-C stops them al
 test: deps tools ## run every test (unit and integration), installing what they need
 	@node tools/dev/test.ts $(ARGS)
 
-SHELL_SCRIPTS := tools/install tools/recipes.sh tools/versions.sh tools/cluster/cluster tools/go/regen-kubernetes.sh .ci/run
+SHELL_SCRIPTS := tools/install tools/recipes.sh tools/versions.sh tools/cluster/cluster tools/go/regen-kubernetes.sh .ci/run \
+  platform/payments/deploy.sh platform/payments/test.sh
 
 lint: deps ## eslint (type-aware), prettier, tsc, shellcheck
 	@tools/install shellcheck
@@ -61,6 +64,12 @@ cluster-down: ## delete the local cluster and its state
 
 cluster-status: ## show the local cluster's components, memory and nodes
 	@tools/cluster/cluster status
+
+payments-deploy: ## deploy invoice-app + payment-provider to the current kubeconfig context (kind, minikube, kwok)
+	@platform/payments/deploy.sh
+
+payments-test: ## pay every invoice through invoice-app and check all are paid (INVOICE_APP_URL, PORT_FORWARD=1)
+	@platform/payments/test.sh
 
 tools: ## install every pinned tool the tests use (cold: about 15 minutes, mostly compiling Kubernetes)
 	@tools/install $(TEST_TOOLS)

@@ -4,6 +4,7 @@ const INTEGRATION = [
   'packages/*/test/**/*.int.test.ts',
   'services/*/test/**/*.int.test.ts',
   'tools/**/test/**/*.int.test.ts',
+  'platform/*/test/**/*.int.test.ts',
 ];
 
 export default defineConfig({
@@ -17,7 +18,12 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['packages/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts', 'tools/**/test/**/*.test.ts'],
+          include: [
+            'packages/*/test/**/*.test.ts',
+            'services/*/test/**/*.test.ts',
+            'tools/**/test/**/*.test.ts',
+            'platform/*/test/**/*.test.ts',
+          ],
           exclude: INTEGRATION,
         },
       },

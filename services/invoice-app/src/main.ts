@@ -1,0 +1,66 @@
+// Wiring only: config -> database -> invoices -> provider client -> payer -> routes -> listen.
+import { openDatabase } from '@sre-platform/database';
+import { createService, redactConfig, runMain } from '@sre-platform/service-kit';
+
+import { httpProvider } from './adapters/provider.ts';
+import { createInvoiceMetrics, registerRoutes } from './app.ts';
+import { ConfigSchema, readConfig } from './config.ts';
+import { Invoices } from './invoices.ts';
+import { Payer } from './payer.ts';
+
+const NAME = 'invoice-app';
+const VERSION = process.env['APP_VERSION'] ?? '0.1.0';
+
+runMain(NAME, async () => {
+  const config = readConfig();
+  const db = await openDatabase({
+    url: config.DATABASE_URL,
+    dataDir: config.DATA_DIR,
+    poolSize: config.DATABASE_POOL_SIZE,
+  });
+  const invoices = new Invoices(db);
+  await invoices.migrate();
+
+  const service = createService({
+    name: NAME,
+    version: VERSION,
+    config,
+    // The provider being down does not make us unready: listing works, and paying says what failed.
+    readiness: [{ name: 'database', check: () => db.ping() }],
+  });
+  service.logger.info(
+    {
+      config: redactConfig(ConfigSchema, config),
+      database: db.kind,
+      payUrl: config.payUrl.href,
+      leaseMs: config.leaseMs,
+    },
+    'configuration',
+  );
+  const provider = httpProvider({
+    payUrl: config.payUrl,
+    timeoutMs: config.PAYMENT_PROVIDER_TIMEOUT_MS,
+    maxSockets: config.PAY_CONCURRENCY * 4,
+  });
+  const payer = new Payer(
+    invoices,
+    provider,
+    {
+      stopAfterUnreachable: config.PAY_STOP_AFTER_UNREACHABLE,
+      concurrency: config.PAY_CONCURRENCY,
+      batchSize: config.PAY_BATCH_SIZE,
+      leaseMs: config.leaseMs,
+      retries: config.PAYMENT_PROVIDER_RETRIES,
+      backoffMs: config.PAYMENT_PROVIDER_BACKOFF_MS,
+    },
+    createInvoiceMetrics(service.metrics.registry, invoices),
+  );
+  registerRoutes(service.app, { invoices, payer });
+  // Shutdown order: the kit drains HTTP (pay calls finish), then the provider's sockets, then the database.
+  service.app.addHook('onClose', async () => {
+    provider.close();
+    await db.close();
+  });
+  await service.listen();
+  return service;
+});
