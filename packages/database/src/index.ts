@@ -88,3 +88,5 @@ export async function migrate(db: Database, name: string, statements: readonly s
     for (const statement of statements) await tx.query(statement);
   });
 }
+
+export { GroupCommit, type GroupCommitOptions } from './group-commit.ts';

@@ -3,6 +3,8 @@
 // nothing payable is left. One invoice's failure never stops the others.
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { GroupCommit } from '@sre-platform/database';
+
 import type { PaymentProvider, ProviderOutcome, UnknownReason } from './adapters/provider.ts';
 import { jsonDecimal } from './domain/money.ts';
 import type { ClaimedInvoice, Invoice, Invoices } from './invoices.ts';
@@ -225,36 +227,20 @@ const lostRace = (invoice: Invoice): Failure => ({
  * re-sends it: the provider replays its answer, nothing is paid twice.
  */
 class PaidRecorder {
-  private readonly invoices: Invoices;
-  private pending: { id: string; key: string; done: (paid: boolean) => void; fail: (err: unknown) => void }[] = [];
-  private flushing = false;
+  private readonly commits: GroupCommit<{ id: string; key: string }, boolean>;
 
   constructor(invoices: Invoices) {
-    this.invoices = invoices;
+    this.commits = new GroupCommit(
+      async (batch) => {
+        const paid = await invoices.markPaid(batch);
+        return batch.map((p) => paid.has(p.id));
+      },
+      { maxBatch: 500, maxInFlight: 1 },
+    );
   }
 
+  /** Resolves true once the invoice's row says paid; false when it changed state meanwhile. */
   record(id: string, key: string): Promise<boolean> {
-    return new Promise((done, fail) => {
-      this.pending.push({ id, key, done, fail });
-      void this.flush();
-    });
-  }
-
-  private async flush(): Promise<void> {
-    if (this.flushing) return;
-    this.flushing = true;
-    try {
-      while (this.pending.length > 0) {
-        const batch = this.pending.splice(0, 500);
-        try {
-          const paid = await this.invoices.markPaid(batch);
-          for (const p of batch) p.done(paid.has(p.id));
-        } catch (err) {
-          for (const p of batch) p.fail(err);
-        }
-      }
-    } finally {
-      this.flushing = false;
-    }
+    return this.commits.add({ id, key });
   }
 }

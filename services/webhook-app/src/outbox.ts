@@ -3,9 +3,7 @@
 // and record the outcome only while they still hold the lease.
 import { randomUUID } from 'node:crypto';
 
-import type { Database } from '@sre-platform/database';
-
-import { GroupCommit } from './group-commit.ts';
+import { GroupCommit, type Database } from '@sre-platform/database';
 
 export interface NewEvent {
   idempotencyKey: string;

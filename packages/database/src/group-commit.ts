@@ -3,8 +3,8 @@
 // when no flush is running is written at once (no added latency at low load), and under load the
 // batches grow by themselves to whatever arrived while the previous flush was committing.
 //
-// For the outbox this turns N single-row INSERT + COMMIT round trips into one multi-row INSERT and
-// one COMMIT, which is what lets a durable accept outrun a per-row commit loop. Each caller is
+// For webhook-app's outbox this turns N single-row INSERT + COMMIT round trips into one multi-row
+// INSERT and one COMMIT; invoice-app records confirmed payments the same way. Each caller is
 // answered only after the statement holding its item has committed, so durability is unchanged.
 
 export interface GroupCommitOptions {

@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { openDatabase } from '@sre-platform/database';
 import { GroupCommit } from '../src/group-commit.ts';
-import { Outbox, type NewEvent } from '../src/outbox.ts';
 
 /** A flush the test completes by hand, recording every batch it was given. */
 function manualFlush() {
@@ -69,34 +67,5 @@ describe('GroupCommit', () => {
   it('rejects a flush that returns the wrong number of results', async () => {
     const gc = new GroupCommit<number, number>(() => Promise.resolve([]), { maxBatch: 10, maxInFlight: 1 });
     await expect(gc.add(1)).rejects.toThrow('returned 0 results for 1 items');
-  });
-});
-
-describe('Outbox accepts, group-committed (PGlite)', () => {
-  const event = (key: string): NewEvent => ({
-    idempotencyKey: key,
-    eventType: 'push',
-    project: 'group/project',
-    recipient: 'ops',
-    message: `sha for ${key}`,
-  });
-
-  it('stores concurrent accepts in shared INSERTs, with a duplicate inside one batch counted once', async () => {
-    const db = await openDatabase({});
-    try {
-      const outbox = new Outbox(db);
-      await outbox.migrate();
-      const keys = ['a', 'b', 'a', 'c', 'b', 'd'];
-      const results = await Promise.all(keys.map((k) => outbox.accept(event(k))));
-      expect(results).toEqual([true, true, false, true, false, true]);
-      expect(await outbox.accept(event('c'))).toBe(false);
-      const rows = await db.query<{ idempotency_key: string; message: string }>(
-        'select idempotency_key, message from webhook_outbox order by id',
-      );
-      expect(rows).toEqual(['a', 'b', 'c', 'd'].map((k) => ({ idempotency_key: k, message: `sha for ${k}` })));
-      expect((await outbox.stats()).pending).toBe(4);
-    } finally {
-      await db.close();
-    }
   });
 });
