@@ -10,7 +10,7 @@
 export interface GroupCommitOptions {
   /** Most items per flush (bounds statement size and the latency of one flush). */
   maxBatch: number;
-  /** Flushes running at once: 2 lets one batch commit while the next is being sent. */
+  /** Flushes running at once: 1 makes the largest groups; more overlap one commit with the next send. */
   maxInFlight: number;
 }
 

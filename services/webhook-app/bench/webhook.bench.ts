@@ -146,10 +146,16 @@ try {
     { DATABASE_URL: pg.info.adminUrl, DATABASE_POOL_SIZE: '24' },
     peer.url,
   );
-  // The same with group commit off: one INSERT + COMMIT per accepted webhook, to show what it buys.
+  // The same with group commit off: one INSERT + COMMIT per accepted webhook, as many at once as
+  // there are connections, to show what group commit buys.
   const onPostgresSingle = await webhookRun(
-    'webhook-app on PostgreSQL, group commit off (ACCEPT_BATCH_MAX=1)',
-    { DATABASE_URL: pg.info.adminUrl, DATABASE_POOL_SIZE: '24', ACCEPT_BATCH_MAX: '1' },
+    'webhook-app on PostgreSQL, group commit off (ACCEPT_BATCH_MAX=1, ACCEPT_COMMITS_IN_FLIGHT=16)',
+    {
+      DATABASE_URL: pg.info.adminUrl,
+      DATABASE_POOL_SIZE: '24',
+      ACCEPT_BATCH_MAX: '1',
+      ACCEPT_COMMITS_IN_FLIGHT: String(CONNECTIONS),
+    },
     peer.url,
   );
   const onPglite = await webhookRun('webhook-app on PGlite (DATA_DIR)', { DATA_DIR: pgliteDir }, peer.url);

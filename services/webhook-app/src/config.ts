@@ -20,6 +20,8 @@ export const ConfigSchema = Type.Object({
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
   // Accepts arriving while a commit runs are stored together by the next INSERT (group commit); 1 turns it off.
   ACCEPT_BATCH_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 256 }),
+  // Accept INSERTs in flight at once; 1 (measured best) makes the groups as large as the load allows.
+  ACCEPT_COMMITS_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 100, default: 1 }),
 
   ROCKETCHAT_URL: Type.String({ format: 'uri' }),
   // Either a personal access token (user id + token) or a username and password to log in with.

@@ -18,7 +18,10 @@ runMain(NAME, async () => {
     dataDir: config.DATA_DIR,
     poolSize: config.DATABASE_POOL_SIZE,
   });
-  const outbox = new Outbox(db, { acceptBatchMax: config.ACCEPT_BATCH_MAX });
+  const outbox = new Outbox(db, {
+    acceptBatchMax: config.ACCEPT_BATCH_MAX,
+    acceptCommitsInFlight: config.ACCEPT_COMMITS_IN_FLIGHT,
+  });
   await outbox.migrate();
 
   const service = createService({

@@ -58,6 +58,8 @@ create index if not exists webhook_outbox_dead on webhook_outbox (id) where stat
 export interface OutboxOptions {
   /** Most events stored by one INSERT when accepts are group-committed; 1 commits each on its own. */
   acceptBatchMax?: number;
+  /** Accept statements in flight at once. */
+  acceptCommitsInFlight?: number;
 }
 
 export class Outbox {
@@ -68,7 +70,7 @@ export class Outbox {
     this.db = db;
     this.accepts = new GroupCommit((events) => this.acceptMany(events), {
       maxBatch: options.acceptBatchMax ?? 256,
-      maxInFlight: 2,
+      maxInFlight: options.acceptCommitsInFlight ?? 1,
     });
   }
 
