@@ -102,8 +102,8 @@ export declare type Management = Message<"sre_platform.deployments.v1.Management
   desiredReplicas: number;
 
   /**
-   * The desired-state object's resourceVersion: send it back as expected_version to write only
-   * if nobody changed the desired state since you read it.
+   * The desired state's version (its generation and uid; status updates do not change it): send
+   * it back as expected_version to write only if nobody changed the desired state since you read it.
    *
    * @generated from field: string version = 2;
    */
@@ -413,7 +413,7 @@ export declare type ConflictDetail = Message<"sre_platform.deployments.v1.Confli
   reason: string;
 
   /**
-   * For "hpa": the HorizontalPodAutoscaler's name. For "stale_version": the current version.
+   * For "hpa": the HorizontalPodAutoscaler's name. For "stale_version": empty.
    *
    * @generated from field: string subject = 2;
    */
