@@ -11,7 +11,7 @@ DEPS_STAMP := node_modules/.sre-platform-deps
 # Everything the integration tests start; make test installs them first (cached after the first run).
 TEST_TOOLS := kubernetes etcd kwok helm prometheus prometheus-adapter moto postgres shellcheck yamllint actionlint
 
-.PHONY: help toolchain deps up test lint format typecheck bench clean cluster-up cluster-down cluster-status tools
+.PHONY: help toolchain deps up test lint format typecheck bench clean cluster-up cluster-down cluster-status tools certs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ cluster-status: ## show the local cluster's components, memory and nodes
 
 tools: ## install every pinned tool the tests use (cold: about 15 minutes, mostly compiling Kubernetes)
 	@tools/install $(TEST_TOOLS)
+
+certs: deps ## deployment-api: a development CA, server and client (operator, reader) certificates in services/deployment-api/.certs (FORCE=1 reissues)
+	@node services/deployment-api/scripts/certs.ts $(if $(FORCE),--force)
 
 clean: ## remove node_modules (the tool cache in ~/.cache/sre-platform is kept)
 	rm -rf node_modules packages/*/node_modules services/*/node_modules

@@ -48,7 +48,8 @@ function readTls(files: TlsFiles) {
   };
 }
 
-const codeName = (code: Code | undefined) => (code === undefined ? 'ok' : Code[code].toLowerCase());
+const codeName = (code: Code | undefined) =>
+  code === undefined ? 'ok' : Code[code].replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
 
 export async function startApiServer(o: ApiServerOptions): Promise<ApiServer> {
   const { logger } = o;
