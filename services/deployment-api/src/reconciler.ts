@@ -23,14 +23,25 @@ export interface ReconcilerOptions {
 }
 
 /** How long a scale write may take to show in the Deployment cache before it is not trusted. */
-const PENDING_MS = 10_000;
+const PENDING_MS = 5_000;
 
 export class Reconciler {
   #o: ReconcilerOptions;
   #queue: WorkQueue | undefined;
   #resync: NodeJS.Timeout | undefined;
-  /** Scale writes whose watch event has not arrived yet: the cache is behind, not drifted. */
-  #pending = new Map<string, { replicas: number; until: number }>();
+  /**
+   * Scale writes whose watch event has not arrived yet (by the resourceVersion the write returned):
+   * until it does, the cache is behind, not drifted. Cleared by that event, or after PENDING_MS.
+   */
+  #pending = new Map<string, { resourceVersion: string; until: number }>();
+  /**
+   * The desired generation this leader has already brought the Deployment to. Together with the
+   * status's observedGeneration (which survives failover, but is written after the scale), it tells
+   * drift (the same generation again differs) from a new desired count.
+   */
+  #applied = new Map<string, number>();
+  /** The last few resourceVersions the Deployment watch delivered per key (our write may arrive first). */
+  #recent = new Map<string, string[]>();
   /** When a Deployment change for a key arrived, for the drift-to-restored histogram. */
   #changedAt = new Map<string, number>();
 
@@ -43,6 +54,16 @@ export class Reconciler {
         return;
       }
       const key = keyOf(e.namespace, e.name);
+      if (e.type === 'deployment') {
+        if (this.#pending.get(key)?.resourceVersion === e.resourceVersion) {
+          this.#pending.delete(key); // our own write, seen: later events are someone else's
+        }
+        const recent = this.#recent.get(key) ?? [];
+        recent.push(e.resourceVersion);
+        if (recent.length > 8) recent.shift();
+        this.#recent.set(key, recent);
+        if (e.kind === 'delete') this.#recent.delete(key);
+      }
       if (e.type === 'deployment' && o.store.managedFor(e.namespace, e.name)) {
         this.#changedAt.set(key, performance.now());
         this.#queue.add(key);
@@ -79,6 +100,8 @@ export class Reconciler {
     clearInterval(this.#resync);
     await q.stop();
     this.#pending.clear();
+    this.#recent.clear();
+    this.#applied.clear();
     this.#changedAt.clear();
     this.#o.metrics.queueDepth.set(0);
     this.#o.logger.info('reconciler stopped');
@@ -98,6 +121,7 @@ export class Reconciler {
     const managed = store.managedFor(namespace, name);
     if (!managed) {
       this.#pending.delete(key);
+      this.#applied.delete(key);
       return; // unmanaged: nothing to keep
     }
     const desired = managed.spec?.replicas ?? 0;
@@ -116,13 +140,20 @@ export class Reconciler {
 
     if (assessment.state === 'drifted' && deployment) {
       const pending = this.#pending.get(key);
-      if (pending && pending.replicas === desired && performance.now() < pending.until) {
-        return; // our own write is on its way through the watch
+      if (pending && performance.now() < pending.until) {
+        // Our own write is on its way through the watch, which will enqueue the key again; look
+        // again when the wait expires in case it never comes (a relist skips it).
+        this.#queue?.addAfter(key, pending.until - performance.now() + 1);
+        return;
       }
-      const drift = status.observedGeneration === generation && status.state === 'in_sync';
+      this.#pending.delete(key);
+      const drift = this.#applied.get(key) === generation || status.observedGeneration === generation;
       const was = deployment.specReplicas;
-      await writes.scaleDeployment(namespace, name, desired);
-      this.#pending.set(key, { replicas: desired, until: performance.now() + PENDING_MS });
+      const written = await writes.scaleDeployment(namespace, name, desired);
+      this.#applied.set(key, generation);
+      if (!this.#recent.get(key)?.includes(written)) {
+        this.#pending.set(key, { resourceVersion: written, until: performance.now() + PENDING_MS });
+      }
       next.state = 'in_sync';
       next.reason = '';
       const uid = undefined;
@@ -148,7 +179,7 @@ export class Reconciler {
         await this.#event(namespace, name, uid, 'Normal', 'Scaled', `scaled from ${was} to the desired ${desired}`);
       }
     } else {
-      if (deployment && deployment.specReplicas === this.#pending.get(key)?.replicas) this.#pending.delete(key);
+      if (assessment.state === 'in_sync') this.#applied.set(key, generation);
       metrics.reconciles.inc({ result: assessment.state });
       if (assessment.state === 'conflict' && status.state !== 'conflict') {
         await this.#event(namespace, name, undefined, 'Warning', 'HPAConflict', assessment.reason);

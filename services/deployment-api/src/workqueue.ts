@@ -66,6 +66,19 @@ export class WorkQueue {
     return delay;
   }
 
+  /** Adds the key after `ms` (a check that is due later, not a failure). */
+  addAfter(key: string, ms: number): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#retryTimers.get(key));
+    this.#retryTimers.set(
+      key,
+      setTimeout(() => {
+        this.#retryTimers.delete(key);
+        this.add(key);
+      }, ms),
+    );
+  }
+
   forget(key: string): void {
     this.#failures.delete(key);
   }

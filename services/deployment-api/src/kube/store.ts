@@ -25,7 +25,7 @@ export interface StoreOptions {
 }
 
 export type StoreEvent =
-  | { type: 'deployment'; namespace: string; name: string; kind: 'add' | 'update' | 'delete' }
+  | { type: 'deployment'; namespace: string; name: string; kind: 'add' | 'update' | 'delete'; resourceVersion: string }
   | { type: 'managed'; namespace: string; name: string; kind: 'add' | 'update' | 'delete' }
   | { type: 'hpa'; namespace: string; target: string | undefined; kind: 'add' | 'update' | 'delete' };
 
@@ -67,7 +67,9 @@ export class ClusterStore {
       name: 'horizontalpodautoscalers',
       path: scope('/apis/autoscaling/v2', 'horizontalpodautoscalers'),
     });
-    this.deployments.on((kind, d) => this.#emit({ type: 'deployment', kind, ...ref(d) }));
+    this.deployments.on((kind, d) =>
+      this.#emit({ type: 'deployment', kind, ...ref(d), resourceVersion: d.metadata?.resourceVersion ?? '' }),
+    );
     this.managed.on((kind, m) => this.#emit({ type: 'managed', kind, ...ref(m) }));
     this.hpas.on((kind, h) => this.#emit({ type: 'hpa', kind, namespace: ref(h).namespace, target: hpaTarget(h) }));
   }

@@ -33,13 +33,14 @@ export class KubeWrites {
    */
   async applyManaged(ns: string, name: string, replicas: number, expectedVersion?: string): Promise<ManagedDeployment> {
     if (expectedVersion) {
-      const current = await this.#checkVersion(ns, name, expectedVersion);
-      return this.#client.request<ManagedDeployment>({
-        method: 'PUT',
-        path: managedPath(ns, name),
-        query: { fieldManager: FIELD_MANAGER },
-        body: { ...current, spec: { ...current.spec, replicas } },
-      });
+      return this.#withVersion(ns, name, expectedVersion, (current) =>
+        this.#client.request<ManagedDeployment>({
+          method: 'PUT',
+          path: managedPath(ns, name),
+          query: { fieldManager: FIELD_MANAGER },
+          body: { ...current, spec: { ...current.spec, replicas } },
+        }),
+      );
     }
     const body: ManagedDeployment = {
       apiVersion: `${MANAGED_GROUP}/${MANAGED_VERSION}`,
@@ -57,16 +58,41 @@ export class KubeWrites {
   }
 
   async deleteManaged(ns: string, name: string, expectedVersion?: string): Promise<void> {
-    let preconditions: { uid?: string; resourceVersion?: string } | undefined;
-    if (expectedVersion) {
-      const current = await this.#checkVersion(ns, name, expectedVersion);
-      preconditions = { uid: current.metadata?.uid, resourceVersion: current.metadata?.resourceVersion };
+    const remove = (preconditions?: { uid?: string; resourceVersion?: string }) =>
+      this.#client.request({
+        method: 'DELETE',
+        path: managedPath(ns, name),
+        body: { apiVersion: 'v1', kind: 'DeleteOptions', ...(preconditions ? { preconditions } : {}) },
+      });
+    if (!expectedVersion) {
+      await remove();
+      return;
     }
-    await this.#client.request({
-      method: 'DELETE',
-      path: managedPath(ns, name),
-      body: { apiVersion: 'v1', kind: 'DeleteOptions', ...(preconditions ? { preconditions } : {}) },
-    });
+    await this.#withVersion(ns, name, expectedVersion, (current) =>
+      remove({ uid: current.metadata?.uid, resourceVersion: current.metadata?.resourceVersion }),
+    );
+  }
+
+  /**
+   * Runs `write` (which must carry the read object's resourceVersion) if the desired state is at
+   * `expected`. A 409 from the write means the object changed after the read: when only its status
+   * changed (the reconciler writes it), the version is still `expected` and the write is retried
+   * on a fresh read; when the spec changed, the fresh read reports the stale version.
+   */
+  async #withVersion<T>(
+    ns: string,
+    name: string,
+    expected: string,
+    write: (current: ManagedDeployment) => Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.#checkVersion(ns, name, expected);
+      try {
+        return await write(current);
+      } catch (err) {
+        if (!(err instanceof KubeError && err.status === 409) || attempt >= 5) throw err;
+      }
+    }
   }
 
   /** The current object if its version is `expected`; a 409 KubeError (stale) otherwise. */
@@ -88,15 +114,19 @@ export class KubeWrites {
     });
   }
 
-  /** Through the scale subresource: the only part of the Deployment this server ever writes. */
-  async scaleDeployment(ns: string, name: string, replicas: number): Promise<void> {
-    await this.#client.request({
+  /**
+   * Through the scale subresource: the only part of the Deployment this server ever writes.
+   * Resolves to the Deployment's resourceVersion after the write.
+   */
+  async scaleDeployment(ns: string, name: string, replicas: number): Promise<string> {
+    const scale = await this.#client.request<{ metadata?: { resourceVersion?: string } }>({
       method: 'PATCH',
       path: `/apis/apps/v1/namespaces/${encodeURIComponent(ns)}/deployments/${encodeURIComponent(name)}/scale`,
       query: { fieldManager: FIELD_MANAGER },
       body: { spec: { replicas } },
       contentType: MERGE_PATCH,
     });
+    return scale.metadata?.resourceVersion ?? '';
   }
 
   async deploymentEvent(
