@@ -35,12 +35,15 @@ test: deps tools ## run every test (unit and integration), installing what they 
 
 SHELL_SCRIPTS := tools/install tools/recipes.sh tools/versions.sh tools/cluster/cluster tools/go/regen-kubernetes.sh .ci/run
 
-lint: deps ## eslint (type-aware), prettier, tsc, shellcheck
+lint: deps ## eslint (type-aware), prettier, tsc, shellcheck, buf lint, helm lint
 	@tools/install shellcheck
 	@"$$(tools/install --path shellcheck)/shellcheck" -x $(SHELL_SCRIPTS)
 	@npx eslint --max-warnings 0 .
 	@npx prettier --check --log-level warn .
 	@npx tsc -p tsconfig.json
+	@npx buf lint services/deployment-api
+	@tools/install helm
+	@"$$(tools/install --path helm)/helm" lint --strict --quiet services/deployment-api/chart
 	@echo "==> lint: clean"
 
 format: deps ## rewrite files with prettier and eslint --fix

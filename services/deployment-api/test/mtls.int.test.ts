@@ -1,5 +1,6 @@
 // The API port's security: TLS 1.3 only, a client certificate required and verified against the
 // configured CA, and the certificate's identity deciding between read-only and operator.
+import { writeFileSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
 
 import { Code, ConnectError } from '@connectrpc/connect';
@@ -27,7 +28,11 @@ let server: Server;
 beforeAll(async () => {
   await applyCrd();
   pki = await makePki();
-  server = await startServer(pki, { LEASE_NAME: `lease-${Date.now()}`, WATCH_NAMESPACE: 'default' });
+  server = await startServer(pki, {
+    LEASE_NAME: `lease-${Date.now()}`,
+    WATCH_NAMESPACE: 'default',
+    TLS_RELOAD_INTERVAL_MS: '1000',
+  });
 });
 afterAll(async () => {
   await server.process.stop();
@@ -45,6 +50,21 @@ async function failure(p: Promise<unknown>): Promise<ConnectError> {
     return ConnectError.from(err);
   }
   throw new Error('expected the call to be refused');
+}
+
+/** The fingerprint of the certificate the server presents now. */
+function serverFingerprint(): Promise<string> {
+  const url = new URL(server.apiUrl);
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect(
+      { host: url.hostname, port: Number(url.port), ca: pki.ca.cert, cert: pki.reader.cert, key: pki.reader.key },
+      () => {
+        resolve(socket.getPeerCertificate().fingerprint256);
+        socket.destroy();
+      },
+    );
+    socket.once('error', reject);
+  });
 }
 
 function handshake(options: { cert?: string; key?: string; maxVersion?: 'TLSv1.2' }): Promise<string> {
@@ -137,5 +157,41 @@ describe('mTLS on the API port', () => {
         Code.PermissionDenied,
       );
     }
+  });
+
+  it('serves a rotated certificate without a restart, and reports health as a stream', async () => {
+    const before = await serverFingerprint();
+    const renewed = await pki.ca.issue({
+      commonName: 'deployment-api',
+      usage: 'server',
+      dnsNames: ['localhost'],
+      ips: ['127.0.0.1'],
+    });
+    writeFileSync(pki.files.serverKey, renewed.key);
+    writeFileSync(pki.files.serverCert, renewed.cert);
+    const after = await eventually('the new certificate served', async () => {
+      const f = await serverFingerprint();
+      return f !== before ? f : undefined;
+    });
+    expect(after).not.toBe(before);
+    expect(server.process.child.exitCode).toBeNull();
+
+    const health = healthClient({
+      baseUrl: server.apiUrl,
+      ca: pki.ca.cert,
+      cert: pki.reader.cert,
+      key: pki.reader.key,
+    });
+    const abort = new AbortController();
+    for await (const update of health.watch(
+      { service: 'sre_platform.deployments.v1.DeploymentService' },
+      { signal: abort.signal },
+    )) {
+      expect(update.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+      break;
+    }
+    abort.abort();
+    const unknown = await failure(health.check({ service: 'no.such.Service' }));
+    expect(unknown.code).toBe(Code.NotFound);
   });
 });
