@@ -257,22 +257,40 @@ describe('deployment-api against a real apiserver', () => {
     expect(
       (await json.getDeployment({ ref: { namespace: ns.name, name: 'web' } })).deployment?.management?.desiredReplicas,
     ).toBe(3);
+    // Read methods also answer GET (cacheable, curl-friendly), per the Connect protocol.
+    const query = new URLSearchParams({
+      connect: 'v1',
+      encoding: 'json',
+      message: JSON.stringify({ ref: { namespace: ns.name, name: 'web' } }),
+    });
+    const viaGet = await rawRequest(s, pki, 'GET', `GetDeployment?${query.toString()}`);
+    expect(viaGet.status).toBe(200);
+    expect(viaGet.body).toMatchObject({ deployment: { ref: { name: 'web' }, management: { desiredReplicas: 3 } } });
   });
 });
 
-async function rawJson(s: Server, pki: Pki, method: string, body: unknown): Promise<{ status: number; body: unknown }> {
+function rawJson(s: Server, pki: Pki, method: string, body: unknown) {
+  return rawRequest(s, pki, 'POST', method, JSON.stringify(body));
+}
+
+async function rawRequest(
+  s: Server,
+  pki: Pki,
+  verb: 'GET' | 'POST',
+  path: string,
+  payload?: string,
+): Promise<{ status: number; body: unknown }> {
   const { request } = await import('node:https');
-  const url = new URL(`${s.apiUrl}/sre_platform.deployments.v1.DeploymentService/${method}`);
-  const payload = JSON.stringify(body);
+  const url = new URL(`${s.apiUrl}/sre_platform.deployments.v1.DeploymentService/${path}`);
   return new Promise((resolve, reject) => {
     const req = request(
       url,
       {
-        method: 'POST',
+        method: verb,
         ca: pki.ca.cert,
         cert: pki.operator.cert,
         key: pki.operator.key,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
       },
       (res) => {
         let text = '';
