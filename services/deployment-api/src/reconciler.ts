@@ -156,7 +156,7 @@ export class Reconciler {
       }
       next.state = 'in_sync';
       next.reason = '';
-      const uid = undefined;
+      const uid = deployment.uid || undefined;
       if (drift) {
         const started = this.#changedAt.get(key);
         if (started !== undefined) metrics.driftRestoreSeconds.observe((performance.now() - started) / 1000);
@@ -182,7 +182,7 @@ export class Reconciler {
       if (assessment.state === 'in_sync') this.#applied.set(key, generation);
       metrics.reconciles.inc({ result: assessment.state });
       if (assessment.state === 'conflict' && status.state !== 'conflict') {
-        await this.#event(namespace, name, undefined, 'Warning', 'HPAConflict', assessment.reason);
+        await this.#event(namespace, name, deployment?.uid || undefined, 'Warning', 'HPAConflict', assessment.reason);
       }
     }
     this.#changedAt.delete(key);

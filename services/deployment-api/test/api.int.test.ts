@@ -137,6 +137,8 @@ describe('deployment-api against a real apiserver', () => {
       return found.length > 0 ? found : undefined;
     });
     expect(events[0]!.message).toContain('restored to the desired 2');
+    const uid = (await apps().readNamespacedDeployment({ namespace: ns.name, name: 'api' })).metadata?.uid;
+    expect(events[0]!.involvedObject.uid).toBe(uid); // what kubectl describe matches on
     // Drift again right after each restore (the echo of the server's own write may still be in
     // flight): every one is restored.
     for (const [round, drifted] of [5, 6, 7].entries()) {
@@ -151,6 +153,14 @@ describe('deployment-api against a real apiserver', () => {
     }
     const metrics = await (await fetch(`${s.probeUrl}/metrics`)).text();
     expect(metrics).toMatch(new RegExp(`deployment_api_drift_restored_total\\{namespace="${ns.name}"\\} 4`));
+
+    // The Deployment deleted while managed: the desired state stays and the diff says what is missing.
+    await apps().deleteNamespacedDeployment({ namespace: ns.name, name: 'api' });
+    const missing = await eventually('the missing Deployment in the diff', async () => {
+      const r = await api.diff({ namespace: ns.name });
+      return r.entries[0]?.state === 'deployment_missing' ? r.entries[0] : undefined;
+    });
+    expect(missing).toMatchObject({ desiredReplicas: 2, specReplicas: -1 });
   });
 
   it('refuses what it must: unknown 404, bad count 400, HPA 409, stale version 409', async () => {

@@ -15,6 +15,7 @@ import { parseSelector, SelectorError } from '../src/domain/selector.ts';
 const view = (specReplicas: number): DeploymentView => ({
   namespace: 'a',
   name: 'web',
+  uid: 'u-1',
   labels: {},
   specReplicas,
   currentReplicas: specReplicas,

@@ -87,7 +87,11 @@ export async function startApiServer(o: ApiServerOptions): Promise<ApiServer> {
     const res = await next(req);
     if (WRITE.has(req.method.name)) {
       const caller = req.contextValues.get(callerKey);
-      logger.info({ caller: caller?.name, method: req.method.name }, 'write accepted');
+      const ref = (req.message as { ref?: { namespace?: string; name?: string } }).ref;
+      logger.info(
+        { caller: caller?.name, method: req.method.name, namespace: ref?.namespace, name: ref?.name },
+        'write accepted',
+      );
     }
     return res;
   };

@@ -36,6 +36,8 @@ export type SyncState = 'in_sync' | 'drifted' | 'conflict' | 'deployment_missing
 export interface DeploymentView {
   namespace: string;
   name: string;
+  /** Events name the Deployment by uid too; `kubectl describe` matches on it. */
+  uid: string;
   labels: Record<string, string>;
   specReplicas: number;
   currentReplicas: number;

@@ -180,6 +180,7 @@ export function toView(d: V1Deployment): DeploymentView {
   return {
     namespace: d.metadata?.namespace ?? '',
     name: d.metadata?.name ?? '',
+    uid: d.metadata?.uid ?? '',
     labels: d.metadata?.labels ?? {},
     // The apiserver defaults spec.replicas to 1; an object straight from a watch always has it.
     specReplicas: d.spec?.replicas ?? 1,
