@@ -151,4 +151,25 @@ describe('deployment-api resilience', () => {
       (await specReplicas('db')) === 3 ? true : undefined,
     );
   });
+
+  it('a leader shutting down cleanly hands over at once instead of letting its lease expire', async () => {
+    await createDeployment(ns.name, 'cache', 1);
+    // A 60 s lease: without the release on SIGTERM, no takeover within the 30 s this test waits.
+    const long = { LEASE_DURATION_MS: '60000', LEASE_RENEW_DEADLINE_MS: '3000', LEASE_RETRY_PERIOD_MS: '500' };
+    const a = await start({ POD_NAME: 'clean-a', ...long });
+    const b = await start({ POD_NAME: 'clean-b', ...long });
+    const leading = async (s: Server) =>
+      /^deployment_api_leader 1$/m.test(await (await fetch(`${s.probeUrl}/metrics`)).text());
+    const leader = await eventually('a leader', async () =>
+      (await leading(a)) ? a : (await leading(b)) ? b : undefined,
+    );
+    const follower = leader === a ? b : a;
+    expect(await leader.process.stop('SIGTERM')).toBe(0);
+    await eventually('the follower leading', async () => ((await leading(follower)) ? true : undefined));
+    await clientFor(follower, pki, pki.operator).setDesiredReplicas({
+      ref: { namespace: ns.name, name: 'cache' },
+      replicas: 2,
+    });
+    await eventually('scaled by the new leader', async () => ((await specReplicas('cache')) === 2 ? true : undefined));
+  });
 });
