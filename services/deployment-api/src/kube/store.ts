@@ -121,8 +121,8 @@ export class ClusterStore {
   unavailableReason(): string | undefined {
     if (this.#apiserverError) return this.#apiserverError;
     for (const i of [this.deployments, this.managed, this.hpas]) {
-      if (!i.synced) return `cache ${i.name} not synced yet`;
       if (i.error) return `cache ${i.name} is reconnecting: ${i.error}`;
+      if (!i.synced) return `cache ${i.name} not synced yet`;
     }
     return undefined;
   }
@@ -133,8 +133,8 @@ export class ClusterStore {
 
   cacheReason(): string | undefined {
     for (const i of [this.deployments, this.managed, this.hpas]) {
-      if (!i.synced) return `${i.name} not synced`;
       if (i.error) return i.error;
+      if (!i.synced) return `${i.name} not synced`;
     }
     return undefined;
   }
