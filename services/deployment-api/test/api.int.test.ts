@@ -3,7 +3,7 @@
 import { Code, ConnectError } from '@connectrpc/connect';
 import * as k8s from '@kubernetes/client-node';
 import { kubeConfig, useNamespace } from '@sre-platform/test-platform';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { ConflictDetailSchema } from '../src/gen/sre_platform/deployments/v1/deployments_pb.js';
 import {
@@ -31,7 +31,6 @@ afterEach(async () => {
   await server?.process.stop();
   server = undefined;
 });
-afterAll(() => undefined);
 
 async function start(): Promise<Server> {
   server = await startServer(pki, {
