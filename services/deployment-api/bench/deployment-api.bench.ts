@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 import * as k8s from '@kubernetes/client-node';
 
-import { freePort, startProcess } from '@sre-platform/service-kit/testing';
+import { freePort, startProcess, type StartedProcess } from '@sre-platform/service-kit/testing';
 import { startCluster } from '../../../packages/test-platform/src/cluster.ts';
 import { createAuthority } from '../scripts/pki.ts';
 import { deploymentClient } from '../src/client.ts';
@@ -48,6 +48,7 @@ async function inBatches(n: number, size: number, fn: (i: number) => Promise<unk
 
 const { info, stop } = await startCluster();
 const work = mkdtempSync(join(tmpdir(), 'deployment-api-bench-'));
+let serverProcess: StartedProcess | undefined;
 const out = { push: (line: string) => process.stdout.write(`${line}\n`) };
 // An interrupted run still deletes its cluster.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -103,6 +104,7 @@ try {
     },
     { readyTimeoutMs: 60_000 },
   );
+  serverProcess = proc;
   out.push(
     `server ready (caches synced with ${DEPLOYMENTS} Deployments) in ${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
@@ -189,6 +191,8 @@ try {
   out.push(`drift to restored (${DRIFTS}x)   p50 ${ms(quantile(drift, 0.5))} p99 ${ms(quantile(drift, 0.99))}`);
   await proc.stop();
 } finally {
+  // A failed run must not leave the server behind.
+  if (serverProcess && serverProcess.child.exitCode === null) serverProcess.child.kill('SIGKILL');
   await stop();
   rmSync(work, { recursive: true, force: true });
 }
