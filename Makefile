@@ -13,10 +13,10 @@ TEST_TOOLS := kubernetes etcd kwok helm prometheus prometheus-adapter moto postg
   netpol-analyzer kube-score
 
 .PHONY: help toolchain deps up test lint format typecheck bench clean cluster-up cluster-down cluster-status tools \
-  payments-deploy payments-test
+  certs payments-deploy payments-test
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 toolchain: ## install the pinned Node.js into the per-user cache
 	@tools/install node
@@ -38,12 +38,15 @@ test: deps tools ## run every test (unit and integration), installing what they 
 SHELL_SCRIPTS := tools/install tools/recipes.sh tools/versions.sh tools/cluster/cluster tools/go/regen-kubernetes.sh .ci/run \
   platform/payments/deploy.sh platform/payments/test.sh
 
-lint: deps ## eslint (type-aware), prettier, tsc, shellcheck
+lint: deps ## eslint (type-aware), prettier, tsc, shellcheck, buf lint, helm lint
 	@tools/install shellcheck
 	@"$$(tools/install --path shellcheck)/shellcheck" -x $(SHELL_SCRIPTS)
 	@npx eslint --max-warnings 0 .
 	@npx prettier --check --log-level warn .
 	@npx tsc -p tsconfig.json
+	@npx buf lint services/deployment-api
+	@tools/install helm
+	@"$$(tools/install --path helm)/helm" lint --strict --quiet services/deployment-api/chart
 	@echo "==> lint: clean"
 
 format: deps ## rewrite files with prettier and eslint --fix
@@ -73,6 +76,9 @@ payments-test: ## pay every invoice through invoice-app and check all are paid (
 
 tools: ## install every pinned tool the tests use (cold: about 15 minutes, mostly compiling Kubernetes)
 	@tools/install $(TEST_TOOLS)
+
+certs: deps ## deployment-api: a development CA, server and client (operator, reader) certificates in services/deployment-api/.certs (FORCE=1 reissues)
+	@node services/deployment-api/scripts/certs.ts $(if $(FORCE),--force)
 
 clean: ## remove node_modules (the tool cache in ~/.cache/sre-platform is kept)
 	rm -rf node_modules packages/*/node_modules services/*/node_modules

@@ -1,0 +1,123 @@
+// A watch-fed cache of one resource type, cluster-wide. Built on the client library's ListWatch,
+// which relists on 410 Gone and reconnects after its inactivity timeout (silent stalls); what it
+// does not do is restart after any other error (apiserver down, 5xx, network), so this wrapper
+// restarts it with capped exponential backoff and exposes whether the cache is synced and live.
+import { ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+
+import type { Logger } from '@sre-platform/service-kit';
+
+import type { KubeClient } from './client.ts';
+
+export interface InformerOptions {
+  client: KubeClient;
+  /** Collection path, e.g. /apis/apps/v1/deployments. */
+  path: string;
+  /** Short name for logs, metrics and readiness messages. */
+  name: string;
+  idleTimeoutMs: number;
+  logger: Logger;
+  onRestart?: (name: string) => void;
+}
+
+export type EventHandler<T> = (kind: 'add' | 'update' | 'delete', obj: T) => void;
+
+const BACKOFF_BASE_MS = 200;
+const BACKOFF_CAP_MS = 10_000;
+const LIST_TIMEOUT_MS = 60_000;
+
+export class Informer<T extends KubernetesObject> {
+  readonly name: string;
+  #lw: ListWatch<T>;
+  #options: InformerOptions;
+  #synced = false;
+  #error: string | undefined;
+  #failures = 0;
+  #stopped = true;
+  #restartTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: InformerOptions) {
+    this.name = options.name;
+    this.#options = options;
+    const watch = new Watch(options.client.kc);
+    // Private in the typings, public at run time: the inactivity bound after which a watch that
+    // delivers nothing is considered stalled, aborted and resumed from its last resourceVersion.
+    (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = options.idleTimeoutMs;
+    const list = async (): Promise<KubernetesListObject<T>> => {
+      const result = await options.client.request<KubernetesListObject<T>>({
+        method: 'GET',
+        path: options.path,
+        timeoutMs: LIST_TIMEOUT_MS,
+      });
+      // ListWatch applies the list right after this promise settles, synchronously: mark the
+      // cache synced only after that has happened.
+      setImmediate(() => this.#onListed());
+      return result;
+    };
+    this.#lw = new ListWatch<T>(options.path, watch, list, false);
+    this.#lw.on('error', (err: unknown) => this.#onError(err));
+  }
+
+  /** The initial list has been applied; reads from the cache are meaningful. */
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  /** Why the cache is not live right now (restarting after an error), or undefined. */
+  get error(): string | undefined {
+    return this.#error;
+  }
+
+  on(handler: EventHandler<T>): void {
+    this.#lw.on('add', (o) => handler('add', o));
+    this.#lw.on('update', (o) => handler('update', o));
+    this.#lw.on('delete', (o) => handler('delete', o));
+  }
+
+  get(namespace: string, name: string): T | undefined {
+    return this.#lw.get(name, namespace);
+  }
+
+  list(namespace?: string): readonly T[] {
+    return this.#lw.list(namespace || undefined);
+  }
+
+  start(): void {
+    this.#stopped = false;
+    this.#run();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#restartTimer);
+    await this.#lw.stop();
+  }
+
+  #run(): void {
+    this.#lw.start().catch((err: unknown) => this.#onError(err));
+  }
+
+  #onListed(): void {
+    if (!this.#synced) this.#options.logger.info({ informer: this.name }, 'cache synced');
+    this.#synced = true;
+    this.#failures = 0;
+    this.#error = undefined;
+  }
+
+  #onError(err: unknown): void {
+    if (this.#stopped) return;
+    const message = err instanceof Error ? err.message : String(err);
+    this.#error = `${this.name} watch: ${message}`;
+    const delay = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** this.#failures);
+    this.#failures += 1;
+    this.#options.logger.warn({ informer: this.name, err: message, retryInMs: delay }, 'watch failed; restarting');
+    this.#options.onRestart?.(this.name);
+    clearTimeout(this.#restartTimer);
+    this.#restartTimer = setTimeout(() => {
+      if (this.#stopped) return;
+      // Optimistic: a restart that fails again reports at once (connection refused, 5xx); one
+      // that hangs is caught by the connectivity probe, which gates the API and readiness too.
+      this.#error = undefined;
+      this.#run();
+    }, delay);
+  }
+}

@@ -1,0 +1,160 @@
+// What the integration tests share: the CRD applied once, a PKI per test file, the server started
+// as a real process (node src/main.ts) against the run's cluster, and mTLS clients.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import * as k8s from '@kubernetes/client-node';
+import { freePort, startProcess, type StartedProcess } from '@sre-platform/service-kit/testing';
+import { cluster, kubeConfig } from '@sre-platform/test-platform';
+
+import { deploymentClient, type Protocol } from '../src/client.ts';
+import { createAuthority, type Authority, type Pem } from '../scripts/pki.ts';
+
+export const SERVICE_DIR = join(import.meta.dirname, '..');
+export const MAIN = join(SERVICE_DIR, 'src/main.ts');
+export const CRD_FILE = join(SERVICE_DIR, 'chart/crds/manageddeployments.yaml');
+
+/** Applies the CRD (server-side apply, idempotent) and waits until it is Established. */
+export async function applyCrd(): Promise<void> {
+  const kc = kubeConfig();
+  const objects = k8s.loadAllYaml(readFileSync(CRD_FILE, 'utf8')) as k8s.KubernetesObject[];
+  const api = k8s.KubernetesObjectApi.makeApiClient(kc);
+  for (const o of objects) {
+    await api.patch(o, undefined, undefined, 'deployment-api-tests', true, k8s.PatchStrategy.ServerSideApply);
+  }
+  const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
+  for (let i = 0; i < 100; i++) {
+    const crd = await ext.readCustomResourceDefinition({ name: 'manageddeployments.deployments.sre-platform.dev' });
+    if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return;
+    await sleep(100);
+  }
+  throw new Error('CRD not established');
+}
+
+export interface Pki {
+  dir: string;
+  ca: Authority;
+  server: Pem;
+  operator: Pem;
+  reader: Pem;
+  files: { caCert: string; serverCert: string; serverKey: string };
+}
+
+export async function makePki(): Promise<Pki> {
+  const dir = mkdtempSync(join(tmpdir(), 'deployment-api-pki-'));
+  const ca = await createAuthority('test CA');
+  const server = await ca.issue({
+    commonName: 'deployment-api',
+    usage: 'server',
+    dnsNames: ['localhost'],
+    ips: ['127.0.0.1'],
+  });
+  const operator = await ca.issue({ commonName: 'op', organizations: ['deployment-api:operators'], usage: 'client' });
+  const reader = await ca.issue({ commonName: 'rd', organizations: ['deployment-api:readers'], usage: 'client' });
+  const files = {
+    caCert: join(dir, 'ca.crt'),
+    serverCert: join(dir, 'server.crt'),
+    serverKey: join(dir, 'server.key'),
+  };
+  writeFileSync(files.caCert, ca.cert);
+  writeFileSync(files.serverCert, server.cert);
+  writeFileSync(files.serverKey, server.key);
+  return { dir, ca, server, operator, reader, files };
+}
+
+export interface Server {
+  process: StartedProcess;
+  probeUrl: string;
+  apiUrl: string;
+  identity: string;
+}
+
+export async function startServer(
+  pki: Pki,
+  env: Record<string, string>,
+  options: { readyTimeoutMs?: number } = {},
+): Promise<Server> {
+  const port = await freePort();
+  const apiPort = await freePort();
+  const identity = env['POD_NAME'] ?? `test-${port}`;
+  const proc = await startProcess(
+    MAIN,
+    {
+      PORT: String(port),
+      API_PORT: String(apiPort),
+      TLS_CERT_FILE: pki.files.serverCert,
+      TLS_KEY_FILE: pki.files.serverKey,
+      TLS_CLIENT_CA_FILE: pki.files.caCert,
+      KUBECONFIG: cluster().kubeconfig,
+      POD_NAME: identity,
+      LEASE_DURATION_MS: '4000',
+      LEASE_RENEW_DEADLINE_MS: '3000',
+      LEASE_RETRY_PERIOD_MS: '500',
+      KUBE_PROBE_INTERVAL_MS: '500',
+      ...env,
+    },
+    { readyTimeoutMs: options.readyTimeoutMs ?? 30_000 },
+  );
+  return { process: proc, probeUrl: `http://127.0.0.1:${port}`, apiUrl: `https://127.0.0.1:${apiPort}`, identity };
+}
+
+export function clientFor(server: Server, pki: Pki, who: Pem | undefined, protocol: Protocol = 'grpc') {
+  return deploymentClient({
+    baseUrl: server.apiUrl,
+    ca: pki.ca.cert,
+    ...(who ? { cert: who.cert, key: who.key } : {}),
+    protocol,
+  });
+}
+
+export function apps() {
+  return kubeConfig().makeApiClient(k8s.AppsV1Api);
+}
+
+export async function createDeployment(
+  namespace: string,
+  name: string,
+  replicas: number,
+  labels: Record<string, string> = {},
+) {
+  await apps().createNamespacedDeployment({
+    namespace,
+    body: {
+      metadata: { name, labels: { app: name, ...labels } },
+      spec: {
+        replicas,
+        selector: { matchLabels: { app: name } },
+        template: {
+          metadata: { labels: { app: name } },
+          spec: { containers: [{ name: 'app', image: 'registry.example/app:1' }] },
+        },
+      },
+    },
+  });
+}
+
+export async function scaleBehindTheBack(namespace: string, name: string, replicas: number): Promise<void> {
+  await apps().patchNamespacedDeploymentScale(
+    { namespace, name, body: { spec: { replicas } } },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
+}
+
+/** Polls `probe` until it returns a value other than undefined, or fails with `what`. */
+export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+    await sleep(100);
+  }
+}

@@ -1,0 +1,197 @@
+// The API port's security: TLS 1.3 only, a client certificate required and verified against the
+// configured CA, and the certificate's identity deciding between read-only and operator.
+import { writeFileSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
+
+import { Code, ConnectError } from '@connectrpc/connect';
+import { useNamespace } from '@sre-platform/test-platform';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { healthClient } from '../src/client.ts';
+import { HealthCheckResponse_ServingStatus } from '../src/gen/grpc/health/v1/health_pb.js';
+import { createAuthority } from '../scripts/pki.ts';
+import {
+  applyCrd,
+  clientFor,
+  createDeployment,
+  eventually,
+  makePki,
+  startServer,
+  type Pki,
+  type Server,
+} from './harness.ts';
+
+const ns = useNamespace('dapi-tls');
+let pki: Pki;
+let server: Server;
+
+beforeAll(async () => {
+  await applyCrd();
+  pki = await makePki();
+  server = await startServer(pki, {
+    LEASE_NAME: `lease-${Date.now()}`,
+    WATCH_NAMESPACE: 'default',
+    TLS_RELOAD_INTERVAL_MS: '1000',
+  });
+});
+afterAll(async () => {
+  await server.process.stop();
+});
+
+// How a client sees a handshake the server refused: depending on when the TLS 1.3 alert arrives
+// relative to the HTTP/2 preface, the call fails at the transport (the alert, a cancelled or
+// aborted stream), never with an answer from a handler (PERMISSION_DENIED would mean it got in).
+const REFUSED = [Code.Internal, Code.Canceled, Code.Unavailable, Code.Aborted, Code.Unknown];
+
+async function failure(p: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await p;
+  } catch (err) {
+    return ConnectError.from(err);
+  }
+  throw new Error('expected the call to be refused');
+}
+
+/** The fingerprint of the certificate the server presents now. */
+function serverFingerprint(): Promise<string> {
+  const url = new URL(server.apiUrl);
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect(
+      { host: url.hostname, port: Number(url.port), ca: pki.ca.cert, cert: pki.reader.cert, key: pki.reader.key },
+      () => {
+        resolve(socket.getPeerCertificate().fingerprint256);
+        socket.destroy();
+      },
+    );
+    socket.once('error', reject);
+  });
+}
+
+function handshake(options: { cert?: string; key?: string; maxVersion?: 'TLSv1.2' }): Promise<string> {
+  const url = new URL(server.apiUrl);
+  return new Promise((resolve) => {
+    const socket = tlsConnect({
+      host: url.hostname,
+      port: Number(url.port),
+      ca: pki.ca.cert,
+      ...options,
+      ALPNProtocols: ['h2'],
+    });
+    socket.once('secureConnect', () => {
+      // TLS 1.3 servers verify the client certificate after the client's Finished: a refusal
+      // arrives as an alert right after "connecting".
+      socket.once('error', (e) => resolve(`refused: ${e.message}`));
+      socket.once('close', () => resolve('closed'));
+      setTimeout(() => {
+        resolve(`open (${socket.getProtocol() ?? '?'})`);
+        socket.destroy();
+      }, 1000);
+    });
+    socket.once('error', (e) => resolve(`refused: ${e.message}`));
+  });
+}
+
+describe('mTLS on the API port', () => {
+  it('accepts a client certificate from the configured CA over TLS 1.3', async () => {
+    expect(await handshake({ cert: pki.reader.cert, key: pki.reader.key })).toBe('open (TLSv1.3)');
+    const health = healthClient({
+      baseUrl: server.apiUrl,
+      ca: pki.ca.cert,
+      cert: pki.reader.cert,
+      key: pki.reader.key,
+    });
+    const r = await health.check({ service: '' });
+    expect(r.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+  });
+
+  it('refuses a client without a certificate', async () => {
+    expect(await handshake({})).toMatch(/^refused: .*certificate required/);
+    const err = await failure(clientFor(server, pki, undefined).listDeployments({}));
+    expect(REFUSED).toContain(err.code);
+  });
+
+  it('refuses a certificate from another CA, even with the operator group', async () => {
+    const other = await createAuthority('untrusted CA');
+    const intruder = await other.issue({
+      commonName: 'mallory',
+      organizations: ['deployment-api:operators'],
+      usage: 'client',
+    });
+    // The server's alert (unknown ca) or just the close, never an open connection.
+    expect(await handshake(intruder)).toMatch(/^refused: .*unknown ca|^closed$/);
+    const err = await failure(clientFor(server, pki, intruder).listDeployments({}));
+    expect(REFUSED).toContain(err.code);
+  });
+
+  it('refuses TLS 1.2', async () => {
+    expect(await handshake({ cert: pki.operator.cert, key: pki.operator.key, maxVersion: 'TLSv1.2' })).toMatch(
+      /^refused/,
+    );
+  });
+
+  it('lets a read-only identity read but not write, and an operator do both', async () => {
+    await createDeployment('default', `tls-${ns.name}`, 1);
+    const reader = clientFor(server, pki, pki.reader);
+    const operator = clientFor(server, pki, pki.operator);
+    const ref = { namespace: 'default', name: `tls-${ns.name}` };
+    await eventually('the deployment in the cache', async () =>
+      (await reader.getDeployment({ ref })).deployment ? true : undefined,
+    );
+    const denied = await failure(reader.setDesiredReplicas({ ref, replicas: 2 }));
+    expect(denied.code).toBe(Code.PermissionDenied);
+    expect(denied.rawMessage).toContain('rd (reader) may not call SetDesiredReplicas');
+    expect((await failure(reader.unmanage({ ref }))).code).toBe(Code.PermissionDenied);
+
+    const stranger = await pki.ca.issue({ commonName: 'nobody', organizations: ['some-other-team'], usage: 'client' });
+    expect((await failure(clientFor(server, pki, stranger).listDeployments({}))).code).toBe(Code.PermissionDenied);
+
+    const set = await operator.setDesiredReplicas({ ref, replicas: 2 });
+    expect(set.deployment?.management?.desiredReplicas).toBe(2);
+    await operator.unmanage({ ref });
+    // gRPC-Web and Connect JSON reach the same handlers with the same identity rules.
+    for (const protocol of ['grpc-web', 'connect'] as const) {
+      expect((await clientFor(server, pki, pki.reader, protocol).getDeployment({ ref })).deployment?.ref?.name).toBe(
+        ref.name,
+      );
+      expect((await failure(clientFor(server, pki, pki.reader, protocol).unmanage({ ref }))).code).toBe(
+        Code.PermissionDenied,
+      );
+    }
+  });
+
+  it('serves a rotated certificate without a restart, and reports health as a stream', async () => {
+    const before = await serverFingerprint();
+    const renewed = await pki.ca.issue({
+      commonName: 'deployment-api',
+      usage: 'server',
+      dnsNames: ['localhost'],
+      ips: ['127.0.0.1'],
+    });
+    writeFileSync(pki.files.serverKey, renewed.key);
+    writeFileSync(pki.files.serverCert, renewed.cert);
+    const after = await eventually('the new certificate served', async () => {
+      const f = await serverFingerprint();
+      return f !== before ? f : undefined;
+    });
+    expect(after).not.toBe(before);
+    expect(server.process.child.exitCode).toBeNull();
+
+    const health = healthClient({
+      baseUrl: server.apiUrl,
+      ca: pki.ca.cert,
+      cert: pki.reader.cert,
+      key: pki.reader.key,
+    });
+    const abort = new AbortController();
+    for await (const update of health.watch(
+      { service: 'sre_platform.deployments.v1.DeploymentService' },
+      { signal: abort.signal },
+    )) {
+      expect(update.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+      break;
+    }
+    abort.abort();
+    const unknown = await failure(health.check({ service: 'no.such.Service' }));
+    expect(unknown.code).toBe(Code.NotFound);
+  });
+});
