@@ -159,6 +159,7 @@ export async function startPeer(
   const tokens = new Map<string, string>(); // authToken -> userId
   const rooms = new Map<string, { rid: string; usernames: string[] }>();
   const messages: PeerMessage[] = [];
+  const messageIds = new Set<string>(); // MongoDB's unique index on _id, without scanning `messages`
   const violations: string[] = [];
   const calls = new Map<string, number>();
   const windows = new Map<string, { start: number; count: number }>();
@@ -294,7 +295,7 @@ export async function startPeer(
     }
     const _id = message._id ?? id();
     // MongoDB's unique _id: a second message with the same id is refused, as in Rocket.Chat.
-    if (messages.some((m) => m._id === _id)) {
+    if (messageIds.has(_id)) {
       return reply.code(400).send({
         success: false,
         error: `E11000 duplicate key error collection: rocketchat.rocketchat_message index: _id_ dup key: { _id: "${_id}" }`,
@@ -302,6 +303,7 @@ export async function startPeer(
     }
     const stored: PeerMessage = { _id, rid: message.rid, msg: message.msg ?? '', to, from };
     messages.push(stored);
+    messageIds.add(_id);
     const ts = new Date().toISOString();
     return {
       message: {

@@ -38,8 +38,8 @@ export const ConfigSchema = Type.Object({
   DELIVERY_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 1000, default: 15 }),
   DELIVERY_BACKOFF_BASE_MS: Type.Integer({ minimum: 1, default: 1000 }),
   DELIVERY_BACKOFF_CAP_MS: Type.Integer({ minimum: 1, default: 300_000 }),
-  DELIVERY_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
-  DELIVERY_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 8 }),
+  DELIVERY_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
+  DELIVERY_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 16 }),
   DELIVERY_POLL_MS: Type.Integer({ minimum: 10, default: 500 }),
 });
 
