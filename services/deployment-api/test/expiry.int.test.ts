@@ -159,8 +159,11 @@ describe('deployment-api watch expiry', () => {
       );
 
       await proxy.start();
-      await eventually('the resumed watch refused with 410 Gone', async () =>
-        (await metric(s, EXPIRED)) >= 1 ? true : undefined,
+      // Within the informer's restart backoff (capped at 10 s) plus the relist; generous for loaded CI.
+      await eventually(
+        'the resumed watch refused with 410 Gone',
+        async () => ((await metric(s, EXPIRED)) >= 1 ? true : undefined),
+        60_000,
       );
       await eventually(
         'readiness back',
