@@ -52,7 +52,7 @@ runMain(NAME, async () => {
     idleTimeoutMs: config.KUBE_WATCH_IDLE_TIMEOUT_MS,
     probeIntervalMs: config.KUBE_PROBE_INTERVAL_MS,
     namespace: config.WATCH_NAMESPACE,
-    onWatchRestart: (informer) => metrics.watchRestarts.inc({ informer }),
+    onWatchRestart: (informer, reason) => metrics.watchRestarts.inc({ informer, reason }),
   });
   const writes = new KubeWrites(client);
   const reconciler = new Reconciler({

@@ -37,8 +37,8 @@ export function createApiMetrics(registry: Registry, cacheCounts: () => Record<s
     }),
     watchRestarts: new Counter({
       name: 'deployment_api_watch_restarts_total',
-      help: 'Watches restarted after an error, by informer',
-      labelNames: ['informer'] as const,
+      help: 'Watches restarted, by informer and reason: expired (410 Gone, relisted), stalled (idle bound), error',
+      labelNames: ['informer', 'reason'] as const,
       registers,
     }),
     cacheObjects: new Gauge({

@@ -2,6 +2,9 @@
 // which relists on 410 Gone and reconnects after its inactivity timeout (silent stalls); what it
 // does not do is restart after any other error (apiserver down, 5xx, network), so this wrapper
 // restarts it with capped exponential backoff and exposes whether the cache is synced and live.
+// Every restart, the library's own ones included, is reported with its reason: `expired` (410 Gone:
+// the resourceVersion fell out of the apiserver's watch history, so the cache relists), `stalled`
+// (no byte within the idle bound: resumed from the last resourceVersion) or `error`.
 import { ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 
 import type { Logger } from '@sre-platform/service-kit';
@@ -16,7 +19,17 @@ export interface InformerOptions {
   name: string;
   idleTimeoutMs: number;
   logger: Logger;
-  onRestart?: (name: string) => void;
+  onRestart?: (name: string, reason: WatchRestartReason) => void;
+}
+
+export type WatchRestartReason = 'expired' | 'stalled' | 'error';
+
+type WatchCallback = (phase: string, obj: unknown, watchObj?: unknown) => void;
+type WatchDone = (err: unknown) => void;
+
+function isGone(err: unknown): boolean {
+  const e = err as { statusCode?: unknown; code?: unknown } | null;
+  return e !== null && typeof e === 'object' && (e.statusCode === 410 || e.code === 410);
 }
 
 export type EventHandler<T> = (kind: 'add' | 'update' | 'delete', obj: T) => void;
@@ -42,6 +55,23 @@ export class Informer<T extends KubernetesObject> {
     // Private in the typings, public at run time: the inactivity bound after which a watch that
     // delivers nothing is considered stalled, aborted and resumed from its last resourceVersion.
     (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = options.idleTimeoutMs;
+    // ListWatch handles expiry and stalls by itself and says nothing: watch what it is told.
+    const watchOnce = watch.watch.bind(watch);
+    watch.watch = (path, query, callback: WatchCallback, done: WatchDone) =>
+      watchOnce(
+        path,
+        query,
+        (phase, obj, watchObj) => {
+          // The usual form of 410: a 200 stream whose only event is an ERROR carrying a Status.
+          if (phase === 'ERROR' && isGone(obj)) this.#onExpired((obj as { message?: string }).message);
+          callback(phase, obj, watchObj);
+        },
+        (err) => {
+          if (isGone(err)) this.#onExpired(err instanceof Error ? err.message : undefined);
+          else if (err instanceof Error && err.name === 'TimeoutError') this.#onStalled();
+          done(err);
+        },
+      );
     const list = async (): Promise<KubernetesListObject<T>> => {
       const result = await options.client.request<KubernetesListObject<T>>({
         method: 'GET',
@@ -103,6 +133,25 @@ export class Informer<T extends KubernetesObject> {
     this.#error = undefined;
   }
 
+  #onExpired(message: string | undefined): void {
+    if (this.#stopped) return;
+    this.#options.logger.warn(
+      { informer: this.name, reason: 'expired', err: message ?? 'Gone' },
+      'watch expired (410 Gone); relisting',
+    );
+    this.#options.onRestart?.(this.name, 'expired');
+  }
+
+  #onStalled(): void {
+    if (this.#stopped) return;
+    // Debug: on a quiet cluster this is routine, once per idle bound and informer.
+    this.#options.logger.debug(
+      { informer: this.name, reason: 'stalled', idleTimeoutMs: this.#options.idleTimeoutMs },
+      'watch idle past its bound; resuming',
+    );
+    this.#options.onRestart?.(this.name, 'stalled');
+  }
+
   #onError(err: unknown): void {
     if (this.#stopped) return;
     const message = err instanceof Error ? err.message : String(err);
@@ -110,7 +159,7 @@ export class Informer<T extends KubernetesObject> {
     const delay = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** this.#failures);
     this.#failures += 1;
     this.#options.logger.warn({ informer: this.name, err: message, retryInMs: delay }, 'watch failed; restarting');
-    this.#options.onRestart?.(this.name);
+    this.#options.onRestart?.(this.name, 'error');
     clearTimeout(this.#restartTimer);
     this.#restartTimer = setTimeout(() => {
       if (this.#stopped) return;

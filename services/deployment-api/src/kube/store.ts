@@ -12,7 +12,7 @@ import {
   type ManagedDeployment,
 } from '../domain/model.ts';
 import type { KubeClient } from './client.ts';
-import { Informer } from './informer.ts';
+import { Informer, type WatchRestartReason } from './informer.ts';
 
 export interface StoreOptions {
   client: KubeClient;
@@ -21,7 +21,7 @@ export interface StoreOptions {
   probeIntervalMs: number;
   /** Watch one namespace only; undefined: all namespaces. */
   namespace?: string | undefined;
-  onWatchRestart?: (informer: string) => void;
+  onWatchRestart?: (informer: string, reason: WatchRestartReason) => void;
 }
 
 export type StoreEvent =
