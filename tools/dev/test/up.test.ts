@@ -1,5 +1,7 @@
 // `make up` as a user runs it: every service becomes ready, and Ctrl-C leaves nothing behind.
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
@@ -27,6 +29,35 @@ function descendants(pid: number): number[] {
   return all;
 }
 
+function canBind(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const server = createServer();
+    server.once('error', () => done(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => done(true)));
+  });
+}
+
+/**
+ * A port offset whose ports are all free and below the kernel's ephemeral range, so that no outgoing
+ * connection of a concurrent test (PostgreSQL, the apiserver...) can take one before make up binds it.
+ */
+async function freeOffset(ports: number[]): Promise<number> {
+  let ephemeralStart = 32768;
+  try {
+    ephemeralStart = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  } catch {
+    // not Linux: keep the usual default
+  }
+  const highest = Math.max(...ports);
+  const room = ephemeralStart - highest - 10_001;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const offset = 10_000 + Math.floor(Math.random() * Math.max(1, room));
+    const free = await Promise.all(ports.map((p) => canBind(p + offset)));
+    if (free.every(Boolean)) return offset;
+  }
+  throw new Error('no free port offset for make up below the ephemeral port range');
+}
+
 describe('make up', () => {
   it('declares unique ports for every service', () => {
     const entries = discover();
@@ -35,7 +66,7 @@ describe('make up', () => {
   });
 
   it('starts every service until /readyz is 200, then Ctrl-C stops them all and exits 0', async () => {
-    const offset = 20_000 + Math.floor(Math.random() * 20_000);
+    const offset = await freeOffset(discover().map((s) => s.port));
     const up = spawn(process.execPath, [UP], {
       env: { ...process.env, UP_PORT_OFFSET: String(offset) },
       stdio: ['ignore', 'pipe', 'pipe'],
