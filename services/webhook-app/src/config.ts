@@ -18,7 +18,8 @@ export const ConfigSchema = Type.Object({
   DATABASE_URL: Type.Optional(Secret(Type.String({ pattern: '^postgres(ql)?://' }))),
   DATA_DIR: Type.Optional(Type.String({ minLength: 1 })),
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
-  // Accepts arriving while a commit runs are stored together by the next INSERT (group commit); 1 turns it off.
+  // Accepts arriving while a commit runs are stored together by the next INSERT (group commit). 1 turns it
+  // off; then raise ACCEPT_COMMITS_IN_FLIGHT towards DATABASE_POOL_SIZE, or accepts are committed one at a time.
   ACCEPT_BATCH_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 256 }),
   // Accept INSERTs in flight at once; 1 (measured best) makes the groups as large as the load allows.
   ACCEPT_COMMITS_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 100, default: 1 }),
