@@ -3,40 +3,9 @@
 // float. On the wire `Value` stays a JSON number (12.15): its text is produced from the integer
 // with string arithmetic and written verbatim with JSON.rawJSON, so no double is ever involved.
 
-/** ISO 4217 currencies whose minor unit is not 2 (the default). */
-const EXPONENT_EXCEPTIONS: Record<string, number> = {
-  BIF: 0,
-  CLP: 0,
-  DJF: 0,
-  GNF: 0,
-  ISK: 0,
-  JPY: 0,
-  KMF: 0,
-  KRW: 0,
-  PYG: 0,
-  RWF: 0,
-  UGX: 0,
-  UYI: 0,
-  VND: 0,
-  VUV: 0,
-  XAF: 0,
-  XOF: 0,
-  XPF: 0,
-  BHD: 3,
-  IQD: 3,
-  JOD: 3,
-  KWD: 3,
-  LYD: 3,
-  OMR: 3,
-  TND: 3,
-  CLF: 4,
-  UYW: 4,
-};
+import { currencyExponent } from '@sre-platform/currency';
 
-/** Digits after the decimal point in the currency's minor unit (EUR 2, JPY 0, KWD 3). */
-export function currencyExponent(code: string): number {
-  return EXPONENT_EXCEPTIONS[code] ?? 2;
-}
+export { currencyExponent };
 
 /** Minor units as decimal text: (1215n, 2) -> "12.15"; (1200n, 2) -> "12"; (5n, 3) -> "0.005". */
 export function toDecimalString(minor: bigint, exponent: number): string {
