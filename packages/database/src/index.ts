@@ -90,3 +90,4 @@ export async function migrate(db: Database, name: string, statements: readonly s
 }
 
 export { GroupCommit, type GroupCommitOptions } from './group-commit.ts';
+export { databaseConfigProperties } from './config.ts';

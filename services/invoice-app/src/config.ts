@@ -1,5 +1,6 @@
 // invoice-app configuration: environment variables, validated at start-up.
-import { baseConfigProperties, ConfigError, loadConfig, Secret, Type, type Static } from '@sre-platform/service-kit';
+import { databaseConfigProperties } from '@sre-platform/database';
+import { baseConfigProperties, ConfigError, loadConfig, Type, type Static } from '@sre-platform/service-kit';
 
 export const ConfigSchema = Type.Object({
   ...baseConfigProperties,
@@ -21,11 +22,7 @@ export const ConfigSchema = Type.Object({
   PAY_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 16 }),
   PAY_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 64 }),
 
-  // PostgreSQL URL; without it an embedded PGlite database (in DATA_DIR, or in memory) is used,
-  // which is one truth only for one process: replicas must share DATABASE_URL.
-  DATABASE_URL: Type.Optional(Secret(Type.String({ pattern: '^postgres(ql)?://' }))),
-  DATA_DIR: Type.Optional(Type.String({ minLength: 1 })),
-  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
+  ...databaseConfigProperties,
 });
 
 export type Config = Static<typeof ConfigSchema> & {

@@ -1,15 +1,13 @@
 // payment-provider configuration: environment variables, validated at start-up.
-import { baseConfigProperties, ConfigError, loadConfig, Secret, Type, type Static } from '@sre-platform/service-kit';
+import { databaseConfigProperties } from '@sre-platform/database';
+import { baseConfigProperties, ConfigError, loadConfig, Type, type Static } from '@sre-platform/service-kit';
 
 export const ConfigSchema = Type.Object({
   ...baseConfigProperties,
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8082 }),
 
-  // PostgreSQL URL for the payment (idempotency) records; without it an embedded PGlite database
-  // (in DATA_DIR, or in memory) is used. Replicas must share one database to honour keys together.
-  DATABASE_URL: Type.Optional(Secret(Type.String({ pattern: '^postgres(ql)?://' }))),
-  DATA_DIR: Type.Optional(Type.String({ minLength: 1 })),
-  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
+  // Replicas must share one database (DATABASE_URL) to honour idempotency keys together.
+  ...databaseConfigProperties,
 
   // Fault injection, podinfo style, for tests and game days; all off by default.
   // FAULT_IDS: comma-separated invoice ids the faults apply to (unset: every payment).

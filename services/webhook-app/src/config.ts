@@ -1,4 +1,5 @@
 // webhook-app configuration: environment variables, validated at start-up.
+import { databaseConfigProperties } from '@sre-platform/database';
 import { baseConfigProperties, ConfigError, loadConfig, Secret, Type, type Static } from '@sre-platform/service-kit';
 
 import type { Auth } from './adapters/rocketchat.ts';
@@ -14,10 +15,7 @@ export const ConfigSchema = Type.Object({
   // Bearer token for /admin/*; without it the admin API answers 404.
   ADMIN_TOKEN: Type.Optional(Secret(Type.String({ minLength: 16 }))),
 
-  // PostgreSQL URL; without it an embedded PGlite database (in DATA_DIR, or in memory) is used.
-  DATABASE_URL: Type.Optional(Secret(Type.String({ pattern: '^postgres(ql)?://' }))),
-  DATA_DIR: Type.Optional(Type.String({ minLength: 1 })),
-  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
+  ...databaseConfigProperties,
   // Accepts arriving while a commit runs are stored together by the next INSERT (group commit). 1 turns it
   // off; then raise ACCEPT_COMMITS_IN_FLIGHT towards DATABASE_POOL_SIZE, or accepts are committed one at a time.
   ACCEPT_BATCH_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 256 }),

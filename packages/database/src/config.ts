@@ -1,0 +1,11 @@
+// The database settings every service that uses this package reads, spread into its config schema
+// next to the kit's baseConfigProperties.
+import { Secret, Type } from '@sre-platform/service-kit';
+
+export const databaseConfigProperties = {
+  // PostgreSQL URL; without it an embedded PGlite database (in DATA_DIR, or in memory) is used, which
+  // is one truth only for one process: replicas must share DATABASE_URL.
+  DATABASE_URL: Type.Optional(Secret(Type.String({ pattern: '^postgres(ql)?://' }))),
+  DATA_DIR: Type.Optional(Type.String({ minLength: 1 })),
+  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
+};
