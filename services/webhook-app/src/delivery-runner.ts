@@ -25,7 +25,9 @@ export function deliverySettings(config: Config): DeliverySettings {
     maxAttempts: config.DELIVERY_MAX_ATTEMPTS,
     backoffBaseMs: config.DELIVERY_BACKOFF_BASE_MS,
     backoffCapMs: config.DELIVERY_BACKOFF_CAP_MS,
-    // Each delivery makes at most three calls (login, dm.create, chat.sendMessage).
+    // Each delivery makes at most three calls (login, dm.create, chat.sendMessage), each phase of
+    // which is bounded by the timeout; the slack covers undici's 1 s timer resolution. Should a
+    // lease still run out mid-send, the next worker's send is refused by Rocket.Chat (same message id).
     leaseMs: config.ROCKETCHAT_TIMEOUT_MS * 4 + 10_000,
     idlePollMs: config.DELIVERY_POLL_MS,
     wakeWindowMs: 10,
@@ -34,7 +36,19 @@ export function deliverySettings(config: Config): DeliverySettings {
 
 export function inProcessRunner(config: Config, db: Database, metrics: DeliveryMetrics, log: Logger): DeliveryRunner {
   const rocketchat = new RocketChatClient(config.ROCKETCHAT_URL, config.rocketchatAuth, config.ROCKETCHAT_TIMEOUT_MS);
-  return new DeliveryWorker(new Outbox(db), rocketchat, deliverySettings(config), metrics, log);
+  const worker = new DeliveryWorker(new Outbox(db), rocketchat, deliverySettings(config), metrics, log);
+  return {
+    start: () => {
+      worker.start();
+    },
+    wake: () => {
+      worker.wake();
+    },
+    stop: async () => {
+      await worker.stop();
+      await rocketchat.close();
+    },
+  };
 }
 
 export type ToThread = { type: 'wake' } | { type: 'stop' };

@@ -71,7 +71,8 @@ describe('RocketChatClient', () => {
       countAttempt: true,
     });
     peer.behaviour.failWith = undefined;
-    peer.behaviour.delayMs = 500;
+    // Undici's timeouts have about 1 s resolution: a 200 ms timeout fires within 1 s.
+    peer.behaviour.delayMs = 1500;
     expect(await client.sendDirectMessage('ops', 'x', 'k')).toMatchObject({
       kind: 'retry',
       reason: 'timeout',
