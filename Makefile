@@ -10,7 +10,9 @@ export PATH := $(NODE_BIN):$(PATH)
 DEPS_STAMP := node_modules/.sre-platform-deps
 # Everything the integration tests start; make test installs them first (cached after the first run).
 TEST_TOOLS := kubernetes etcd kwok helm prometheus prometheus-adapter moto postgres shellcheck yamllint actionlint \
-  netpol-analyzer kube-score
+  netpol-analyzer kube-score wrk
+# What `make bench` runs on: a real PostgreSQL, and wrk as the load generator.
+BENCH_TOOLS := postgres wrk
 
 .PHONY: help toolchain deps up test lint format typecheck bench clean cluster-up cluster-down cluster-status tools \
   certs payments-deploy payments-test
@@ -57,6 +59,7 @@ typecheck: deps ## tsc only
 	@npx tsc -p tsconfig.json
 
 bench: deps ## run the benchmarks (ratios against baselines measured in the same run)
+	@tools/install $(BENCH_TOOLS)
 	@node tools/dev/bench.ts
 
 cluster-up: ## start a local Kubernetes control plane (kwok nodes); warm start takes seconds

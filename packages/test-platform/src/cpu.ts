@@ -15,14 +15,20 @@ function stat(pid: string): Stat | undefined {
     // The command name (field 2) may contain spaces and parentheses: split after its last ')'.
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    // Now fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15.
-    return { ppid: Number(fields[1]), seconds: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND };
+    // Now fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15, and cutime 16 and
+    // cstime 17 hold what its exited (and reaped) children used: a load generator that ran and
+    // exited inside a measurement is counted there.
+    const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    return { ppid: Number(fields[1]), seconds: ticks / TICKS_PER_SECOND };
   } catch {
     return undefined; // exited meanwhile
   }
 }
 
-/** CPU seconds (user + system) used so far by `root` and every live descendant; undefined off Linux. */
+/**
+ * CPU seconds (user + system) used so far by `root` and every descendant, live or exited and reaped;
+ * undefined off Linux.
+ */
 export function treeCpuSeconds(root: number = process.pid): number | undefined {
   let entries: string[];
   try {

@@ -21,7 +21,14 @@ export interface PostgresInfo {
 
 const NOBODY = 65534;
 
-export async function startPostgres(options: { durable?: boolean } = {}) {
+export interface PostgresOptions {
+  /** fsync and synchronous commit on, as in production; off by default, for fast tests. */
+  durable?: boolean;
+  /** Further server settings (`-c name=value`), e.g. shared_buffers for benchmarks. */
+  settings?: Record<string, string>;
+}
+
+export async function startPostgres(options: PostgresOptions = {}) {
   const bin = toolBin('postgres');
   const dir = mkdtempSync(join(tmpdir(), 'sre-platform-postgres-'));
   chmodSync(dir, 0o755);
@@ -73,6 +80,7 @@ export async function startPostgres(options: { durable?: boolean } = {}) {
     '-c',
     'max_connections=200',
     ...settings,
+    ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
   ]);
   const proc = startManaged('postgres', cmd, args);
   const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;

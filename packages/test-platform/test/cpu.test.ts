@@ -22,6 +22,20 @@ describe.runIf(process.platform === 'linux')('treeCpuSeconds', () => {
     }
   });
 
+  it('still counts a child that has exited and been reaped', async () => {
+    const { cpuSeconds } = await measureCpu(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const busy = 'const end = Date.now() + 400; while (Date.now() < end);';
+          spawn(process.execPath, ['-e', busy])
+            .on('exit', () => resolve())
+            .on('error', reject);
+        }),
+    );
+    // 0.4 s of spinning; the child's start-up adds to it, never takes away.
+    expect(cpuSeconds).toBeGreaterThanOrEqual(0.35);
+  });
+
   it('counts CPU, not waiting time', async () => {
     const idle = await measureCpu(() => sleep(500));
     expect(idle.cpuSeconds).toBeLessThan(0.15);
