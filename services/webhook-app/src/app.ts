@@ -1,5 +1,5 @@
 // Routes: the GitLab webhook, and the admin API for dead letters.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 
 import { HttpProblem, Type, type ServiceApp } from '@sre-platform/service-kit';
 import { Compile } from 'typebox/compile';
@@ -21,12 +21,15 @@ export interface AppDeps {
   onAccepted: () => void;
 }
 
-/** Constant-time comparison that does not leak the secret's length either. */
-function sameSecret(given: string | undefined, expected: string): boolean {
-  if (given === undefined) return false;
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
+const sha256 = (text: string) => hash('sha256', text, 'buffer');
+
+/**
+ * Constant-time comparison that does not leak the secret's length either: both sides are hashed to
+ * 32 bytes first. The configured secret's hash is computed once.
+ */
+function secretCheck(expected: string): (given: string | undefined) => boolean {
+  const want = sha256(expected);
+  return (given) => given !== undefined && timingSafeEqual(sha256(given), want);
 }
 
 // Compiled once: interpreting the schema on every request cost more than the database insert.
@@ -36,12 +39,14 @@ const eventLabel = (header: unknown) => (typeof header === 'string' ? (HANDLED[h
 
 export function registerRoutes(app: ServiceApp, deps: AppDeps): void {
   const { outbox, metrics } = deps;
+  const webhookSecret = secretCheck(deps.webhookSecret);
+  const adminToken = deps.adminToken ? secretCheck(deps.adminToken) : undefined;
 
   app.post(WEBHOOK_PATH, {
     // Authenticate before the body is even parsed: unauthenticated input costs nothing.
     onRequest: (request, _reply, done) => {
       const token = request.headers['x-gitlab-token'];
-      if (!sameSecret(typeof token === 'string' ? token : undefined, deps.webhookSecret)) {
+      if (!webhookSecret(typeof token === 'string' ? token : undefined)) {
         metrics.received.inc({ event: eventLabel(request.headers['x-gitlab-event']), result: 'unauthorized' });
         done(new HttpProblem(401, 'missing or wrong X-Gitlab-Token'));
         return;
@@ -78,7 +83,7 @@ export function registerRoutes(app: ServiceApp, deps: AppDeps): void {
       const key =
         header1(request.headers['idempotency-key']) ??
         header1(request.headers['x-gitlab-event-uuid']) ??
-        `sha256:${createHash('sha256').update(JSON.stringify(body)).digest('hex')}`;
+        `sha256:${hash('sha256', JSON.stringify(body), 'hex')}`;
       const accepted = await outbox.accept({
         idempotencyKey: key,
         eventType: event,
@@ -94,9 +99,9 @@ export function registerRoutes(app: ServiceApp, deps: AppDeps): void {
 
   // --- admin: dead letters -------------------------------------------------------------------------
   const adminAuth = (authorization: string | undefined) => {
-    if (!deps.adminToken) throw new HttpProblem(404, 'the admin API is disabled (ADMIN_TOKEN is not set)');
+    if (!adminToken) throw new HttpProblem(404, 'the admin API is disabled (ADMIN_TOKEN is not set)');
     const token = authorization?.startsWith('Bearer ') ? authorization.slice(7) : undefined;
-    if (!sameSecret(token, deps.adminToken)) {
+    if (!adminToken(token)) {
       throw new HttpProblem(401, 'missing or wrong bearer token', { headers: { 'www-authenticate': 'Bearer' } });
     }
   };

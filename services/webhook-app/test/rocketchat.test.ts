@@ -1,4 +1,7 @@
 // The Rocket.Chat client against the contract peer: each documented failure gets its treatment.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
 import { startPeer, type Peer } from '@sre-platform/rocketchat-peer';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -85,6 +88,40 @@ describe('RocketChatClient', () => {
     expect(limited).toMatchObject({ kind: 'retry', reason: 'rate_limited', countAttempt: false });
     expect(limited.kind === 'retry' ? limited.afterMs : 0).toBeGreaterThan(3000);
     expect(limited.kind === 'retry' ? limited.afterMs : Infinity).toBeLessThanOrEqual(5000);
+  });
+
+  it('calls Rocket.Chat under the path of its URL, with or without a trailing slash', async () => {
+    const paths: string[] = [];
+    const server = createServer((req, res) => {
+      paths.push(req.url ?? '');
+      req.resume();
+      res.setHeader('content-type', 'application/json');
+      res.end(
+        req.url?.endsWith('dm.create')
+          ? JSON.stringify({ room: { rid: 'r1' }, success: true })
+          : JSON.stringify({ message: { _id: 'm' }, success: true }),
+      );
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const auth = { kind: 'token', userId: 'u', authToken: 't' } as const;
+      for (const url of [`${base}/chat`, `${base}/chat/`, base]) {
+        const client = new RocketChatClient(url, auth, 1000);
+        expect(await client.sendDirectMessage('ops', 'x', url)).toEqual({ kind: 'delivered', duplicate: false });
+        await client.close();
+      }
+      expect(paths).toEqual([
+        '/chat/api/v1/dm.create',
+        '/chat/api/v1/chat.sendMessage',
+        '/chat/api/v1/dm.create',
+        '/chat/api/v1/chat.sendMessage',
+        '/api/v1/dm.create',
+        '/api/v1/chat.sendMessage',
+      ]);
+    } finally {
+      server.close();
+    }
   });
 
   it('derives stable 17-character Rocket.Chat message ids', () => {

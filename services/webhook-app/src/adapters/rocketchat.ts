@@ -1,8 +1,8 @@
 // Rocket.Chat REST API (8.x): authentication, DM room creation and sending a message, and how each
 // documented failure is treated. Every call has a timeout; nothing here retries by itself: the
 // outcome tells the delivery worker what to do.
-import { createHash } from 'node:crypto';
-import { Agent, request } from 'undici';
+import { hash } from 'node:crypto';
+import { Agent } from 'undici';
 
 type IncomingHttpHeaders = Record<string, string | string[] | undefined>;
 
@@ -41,7 +41,7 @@ class CallFailed extends Error {
 /** Rocket.Chat message ids: 17 characters of Meteor's alphabet, derived from the idempotency key. */
 const ALPHABET = '23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz';
 export function messageIdFor(idempotencyKey: string): string {
-  const digest = createHash('sha256').update(idempotencyKey).digest();
+  const digest = hash('sha256', idempotencyKey, 'buffer');
   let id = '';
   for (let i = 0; i < 17; i++) id += ALPHABET[digest[i]! % ALPHABET.length];
   return id;
@@ -50,13 +50,17 @@ export function messageIdFor(idempotencyKey: string): string {
 export class RocketChatClient {
   private session?: { userId: string; authToken: string };
   private readonly rooms = new Map<string, string>();
-  private readonly baseUrl: string;
+  /** Where Rocket.Chat is: scheme, host and port, and the path it is served under ('' at the root). */
+  private readonly origin: string;
+  private readonly basePath: string;
   private readonly auth: Auth;
   private readonly timeoutMs: number;
   private readonly dispatcher: Agent;
 
   constructor(baseUrl: string, auth: Auth, timeoutMs: number) {
-    this.baseUrl = baseUrl.replace(/\/+$/, '');
+    const url = new URL(baseUrl);
+    this.origin = url.origin;
+    this.basePath = url.pathname.replace(/\/+$/, '');
     this.auth = auth;
     this.timeoutMs = timeoutMs;
     // Every phase of a call is bounded: connecting, waiting for the response head, and each wait for
@@ -208,11 +212,13 @@ export class RocketChatClient {
    * too, because undici writes the request head and body in one syscall.
    */
   private async send(path: string, headers: Record<string, string>, body: string) {
-    const res = await request(`${this.baseUrl}${path}`, {
+    // Origin and path apart: no URL is parsed per call.
+    const res = await this.dispatcher.request({
+      origin: this.origin,
+      path: `${this.basePath}${path}`,
       method: 'POST',
       headers,
       body,
-      dispatcher: this.dispatcher,
     });
     return { status: res.statusCode, text: await res.body.text(), headers: res.headers };
   }
