@@ -19,6 +19,7 @@ import { measureCpu } from '../../../packages/test-platform/src/cpu.ts';
 import { wrk } from '../../../packages/test-platform/src/wrk.ts';
 import { startPostgres } from '../../../packages/test-platform/src/postgres.ts';
 import { contractsDir } from '../../../packages/rocketchat-peer/src/peer.ts';
+import { renderMessage, summarize, type PushEvent } from '../src/domain/push.ts';
 
 const DURATION = Number(process.env['BENCH_DURATION_S'] ?? 6);
 // Every measurement follows a warm-up at the same load, unmeasured: a just-started process spends
@@ -29,6 +30,8 @@ const CONNECTIONS = 16;
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const PEER = fileURLToPath(new URL('../../../packages/rocketchat-peer/src/main.ts', import.meta.url));
 const BODY = readFileSync(join(contractsDir(), 'gitlab/push.json'), 'utf8');
+// What webhook-app itself stores per push: the rendered message (plus a key and three short columns).
+const MESSAGE = renderMessage(summarize(JSON.parse(BODY) as PushEvent));
 const SECRET = 'benchmark-webhook-secret';
 
 const headers = { 'content-type': 'application/json', 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': SECRET };
@@ -94,9 +97,9 @@ async function bareCeiling() {
   return r;
 }
 
-async function insertCeiling(url: string) {
+async function insertCeiling(url: string, table: string, payload: string) {
   const sql = postgres(url, { max: CONNECTIONS, onnotice: () => undefined });
-  await sql`create table if not exists ceiling (id bigserial primary key, key text unique, payload text)`;
+  await sql`create table if not exists ${sql(table)} (id bigserial primary key, key text unique, payload text)`;
   let done = 0;
   const latencies: number[] = [];
   let keys = 0;
@@ -106,7 +109,7 @@ async function insertCeiling(url: string) {
       Array.from({ length: CONNECTIONS }, async () => {
         while (Date.now() < until) {
           const t0 = performance.now();
-          await sql`insert into ceiling (key, payload) values (${`k-${keys++}`}, ${BODY})`; // autocommit: INSERT + COMMIT
+          await sql`insert into ${sql(table)} (key, payload) values (${`k-${keys++}`}, ${payload})`; // autocommit: INSERT + COMMIT
           latencies.push(performance.now() - t0);
           done++;
         }
@@ -203,7 +206,8 @@ const peer = await startProcess(PEER, { PORT: String(peerPort), LOG_LEVEL: 'erro
 const pgliteDir = mkdtempSync(join(tmpdir(), 'sre-platform-bench-pglite-'));
 try {
   const bare = await bareCeiling();
-  const storage = await insertCeiling(pg.info.adminUrl);
+  const storage = await insertCeiling(pg.info.adminUrl, 'ceiling_payload', BODY);
+  const storageSmall = await insertCeiling(pg.info.adminUrl, 'ceiling_message', MESSAGE);
   // Pool sized for the load's 16 connections plus the delivery worker, as production should be.
   const onPostgres = await webhookRun(
     'webhook-app on PostgreSQL',
@@ -234,12 +238,13 @@ try {
     `\nwebhook-app: POST a GitLab push (${BODY.length} bytes), ${CONNECTIONS} connections, ${DURATION}s per measurement after a ${WARMUP}s warm-up at the same load, fsync on, a CHECKPOINT before each measurement`,
     `load: wrk (${DURATION}s runs, as fast as answers come) for the ceilings and sustained runs; autocannon for the half-rate runs`,
     `ceiling, bare node:http 200:                 ${f(bare.rps)} req/s   p99 ${bare.p99.toFixed(1)} ms`,
-    `ceiling, INSERT+COMMIT loop on PostgreSQL:   ${f(storage.rps)} rows/s  p99 ${storage.p99.toFixed(1)} ms   CPU ${cpu(storage.cpuMsPerItem)} per row`,
+    `ceiling, INSERT+COMMIT loop on PostgreSQL:   ${f(storage.rps)} rows/s  p99 ${storage.p99.toFixed(1)} ms   CPU ${cpu(storage.cpuMsPerItem)} per row (the ${BODY.length}-byte payload per row)`,
+    `  the same with the row webhook-app stores: ${f(storageSmall.rps)} rows/s  p99 ${storageSmall.p99.toFixed(1)} ms   CPU ${cpu(storageSmall.cpuMsPerItem)} per row (its ${Buffer.byteLength(MESSAGE)}-byte message)`,
   ];
   for (const r of [onPostgres, onPostgresSingle, onPglite]) {
     out.push(
       `${r.name}:`,
-      `  accepted (sustained)   ${f(r.sustained.rps)} /s   p99 ${r.sustained.p99.toFixed(1)} ms   ratio to storage ceiling ${(r.sustained.rps / storage.rps).toFixed(2)}, to bare HTTP ${(r.sustained.rps / bare.rps).toFixed(2)}`,
+      `  accepted (sustained)   ${f(r.sustained.rps)} /s   p99 ${r.sustained.p99.toFixed(1)} ms   ratio to storage ceiling ${(r.sustained.rps / storage.rps).toFixed(2)} (${(r.sustained.rps / storageSmall.rps).toFixed(2)} to the small-row one), to bare HTTP ${(r.sustained.rps / bare.rps).toFixed(2)}`,
       `  at half that rate      ${f(r.half.rps)} /s   p50 ${r.half.p50} ms   p99 ${r.half.p99} ms   outbox pending after: ${r.pendingAfterHalf}`,
       `  delivered              ${f(r.deliveredRps)} DMs/s while the load ran (${(r.deliveredRps / r.sustained.rps).toFixed(2)} of the accepted rate); backlog ${r.backlog} at its end, drained in ${r.drainS.toFixed(2)} s`,
       `  CPU, all processes     ${cpu(r.cpuMsPerItem)} per webhook accepted and delivered; CPU ratio to the storage ceiling ${cpuRatio(storage.cpuMsPerItem, r.cpuMsPerItem)}`,
