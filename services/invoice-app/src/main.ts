@@ -58,7 +58,7 @@ runMain(NAME, async () => {
   registerRoutes(service.app, { invoices, payer });
   // Shutdown order: the kit drains HTTP (pay calls finish), then the provider's sockets, then the database.
   service.app.addHook('onClose', async () => {
-    provider.close();
+    await provider.close();
     await db.close();
   });
   await service.listen();

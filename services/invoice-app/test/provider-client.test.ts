@@ -47,7 +47,7 @@ async function call(h: Handler, timeoutMs = 2000): Promise<ProviderOutcome> {
   try {
     return await client.pay(order, 'key-123');
   } finally {
-    client.close();
+    await client.close();
   }
 }
 
@@ -113,7 +113,7 @@ describe('provider client', () => {
       maxSockets: 1,
     });
     expect(await client.pay(order, 'k')).toMatchObject({ kind: 'unknown', reason: 'unreachable' });
-    client.close();
+    await client.close();
   });
 });
 
@@ -146,7 +146,7 @@ describe('payer', () => {
       backoffMs: 1,
     });
     const report = await payer.payAll();
-    provider.close();
+    await provider.close();
     expect(report.paid.map((i) => i.id)).toEqual(['I2', 'I3']);
     expect(report.failed).toMatchObject([{ invoice: { id: 'I1' }, reason: 'rejected', retryable: false }]);
     const keys = seen.filter((s) => s.body.includes('"I1"')).map((s) => s.headers['idempotency-key']);

@@ -1,8 +1,7 @@
-// The payment provider's HTTP API, as an adapter: one call, one classified outcome. node:http with
-// a keep-alive agent (fetch's stream machinery costs more CPU per call than the call itself), and a
-// hard deadline per call that covers connecting, sending and reading the answer.
-import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+// The payment provider's HTTP API, as an adapter: one call, one classified outcome. undici's
+// keep-alive pool (the project's HTTP client; fetch's stream machinery costs more CPU per call than
+// the call itself), and a hard deadline per call that covers connecting, sending and reading the answer.
+import { Agent, type Dispatcher } from 'undici';
 
 export interface PaymentOrder {
   invoiceId: string;
@@ -26,79 +25,83 @@ export type UnknownReason = 'timeout' | 'unreachable' | 'network' | 'provider_er
 
 export interface PaymentProvider {
   pay(order: PaymentOrder, idempotencyKey: string): Promise<ProviderOutcome>;
-  close(): void;
+  /** Closes the connection pool once the calls in flight have ended. */
+  close(): Promise<void>;
 }
 
 const MAX_ANSWER_BYTES = 64 * 1024;
 
+/** Errors of a connection that was never made: the request cannot have reached the provider. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
 export function httpProvider(options: { payUrl: URL; timeoutMs: number; maxSockets: number }): PaymentProvider {
   const { payUrl, timeoutMs } = options;
-  const tls = payUrl.protocol === 'https:';
-  const agent = tls
-    ? new HttpsAgent({ keepAlive: true, maxSockets: options.maxSockets })
-    : new Agent({ keepAlive: true, maxSockets: options.maxSockets });
-  const send = tls ? httpsRequest : httpRequest;
+  const dispatcher = new Agent({ connections: options.maxSockets });
+  const origin = payUrl.origin;
+  const path = `${payUrl.pathname}${payUrl.search}`;
 
   return {
-    pay(order, idempotencyKey) {
+    async pay(order, idempotencyKey) {
       const body = JSON.stringify({ id: order.invoiceId, value: order.value, currency: order.currency });
-      return new Promise<ProviderOutcome>((resolve) => {
-        let settled = false;
-        let sent = false;
-        const finish = (outcome: ProviderOutcome) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          resolve(outcome);
-        };
-        const req = send(payUrl, {
+      const deadline = new AbortController();
+      const timer = setTimeout(() => {
+        deadline.abort();
+      }, timeoutMs);
+      try {
+        const res = await dispatcher.request({
+          origin,
+          path,
           method: 'POST',
-          agent,
           headers: {
             'content-type': 'application/json',
-            'content-length': Buffer.byteLength(body),
             accept: 'application/json, application/problem+json',
             'idempotency-key': idempotencyKey,
           },
+          body,
+          signal: deadline.signal,
         });
-        const timer = setTimeout(() => {
-          finish({ kind: 'unknown', reason: 'timeout', detail: `no answer within ${timeoutMs} ms` });
-          req.destroy();
-        }, timeoutMs);
-        req.on('error', (err: NodeJS.ErrnoException) => {
-          // Refused or unresolvable: the request never left, but we keep the key all the same.
-          const unreachable = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'];
-          const reason = unreachable.includes(err.code ?? '') && !sent ? 'unreachable' : 'network';
-          finish({ kind: 'unknown', reason, detail: `${err.code ?? 'error'}: ${err.message}` });
-        });
-        req.on('finish', () => {
-          sent = true;
-        });
-        req.on('response', (res: IncomingMessage) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size <= MAX_ANSWER_BYTES) chunks.push(chunk);
-          });
-          res.on('error', (err) => {
-            finish({ kind: 'unknown', reason: 'network', detail: `answer cut off: ${err.message}` });
-          });
-          res.on('end', () => {
-            finish(classify(res, Buffer.concat(chunks).toString('utf8'), order.invoiceId));
-          });
-        });
-        req.end(body);
-      });
+        let text: string;
+        try {
+          text = await readBounded(res.body);
+        } catch (err) {
+          if (deadline.signal.aborted) throw err;
+          return { kind: 'unknown', reason: 'network', detail: `answer cut off: ${(err as Error).message}` };
+        }
+        return classify(res, text, order.invoiceId);
+      } catch (err) {
+        if (deadline.signal.aborted)
+          return { kind: 'unknown', reason: 'timeout', detail: `no answer within ${timeoutMs} ms` };
+        // Refused or unresolvable: the request never left, but we keep the key all the same.
+        const given = (err as { code?: unknown }).code;
+        const code = typeof given === 'string' ? given : 'error';
+        return {
+          kind: 'unknown',
+          reason: UNREACHABLE.has(code) ? 'unreachable' : 'network',
+          detail: `${code}: ${(err as Error).message}`,
+        };
+      } finally {
+        clearTimeout(timer);
+      }
     },
     close() {
-      agent.destroy();
+      return dispatcher.close();
     },
   };
 }
 
-function classify(res: IncomingMessage, text: string, invoiceId: string): ProviderOutcome {
-  const status = res.statusCode ?? 0;
+/** The answer's text, of which at most MAX_ANSWER_BYTES are kept; the rest is read and dropped. */
+async function readBounded(body: Dispatcher.ResponseData['body']): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (size + chunk.length <= MAX_ANSWER_BYTES) chunks.push(chunk);
+    size += chunk.length;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function classify(res: Dispatcher.ResponseData, text: string, invoiceId: string): ProviderOutcome {
+  const status = res.statusCode;
   let json: unknown;
   try {
     json = JSON.parse(text);
