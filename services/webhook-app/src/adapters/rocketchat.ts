@@ -2,9 +2,9 @@
 // documented failure is treated. Every call has a timeout; nothing here retries by itself: the
 // outcome tells the delivery worker what to do.
 import { hash } from 'node:crypto';
-import { Agent } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 
-type IncomingHttpHeaders = Record<string, string | string[] | undefined>;
+type IncomingHttpHeaders = Dispatcher.ResponseData['headers'];
 
 export type Auth =
   { kind: 'token'; userId: string; authToken: string } | { kind: 'login'; user: string; password: string };
