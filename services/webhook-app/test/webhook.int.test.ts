@@ -86,9 +86,12 @@ describe('accepting webhooks', () => {
     const tag = await hook(app, TAG_PUSH, { 'x-gitlab-event': 'Tag Push Hook', 'idempotency-key': 'tag-1' });
     expect(tag.status).toBe(202);
     await until('two DMs', () => peer.messages.length === 2);
-    expect(peer.messages[0]).toMatchObject({ to: 'ops', from: 'webhook-bot' });
-    expect(peer.messages[0]!.msg).toContain('da1560886d4f094c3e6c9ef40349f7d38b5d27d7');
-    expect(peer.messages[1]!.msg).toContain('pushed new tag `v1.0.0`');
+    // Both events may be sent at once (DELIVERY_CONCURRENCY), so the DMs may arrive in either order.
+    const pushDm = peer.messages.find((m) => m.msg.includes('da1560886d4f094c3e6c9ef40349f7d38b5d27d7'));
+    const tagDm = peer.messages.find((m) => m.msg.includes('pushed new tag `v1.0.0`'));
+    expect(pushDm).toMatchObject({ to: 'ops', from: 'webhook-bot' });
+    expect(tagDm).toMatchObject({ to: 'ops', from: 'webhook-bot' });
+    expect(pushDm).not.toBe(tagDm);
     // Graceful shutdown stops the delivery thread and the pools, then exits 0.
     expect(await app.stop('SIGTERM')).toBe(0);
     expect(app.stdout()).toContain('"drained":true');
