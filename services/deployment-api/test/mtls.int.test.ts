@@ -1,6 +1,7 @@
 // The API port's security: TLS 1.3 only, a client certificate required and verified against the
 // configured CA, and the certificate's identity deciding between read-only and operator.
 import { writeFileSync } from 'node:fs';
+import { connect as h2Connect } from 'node:http2';
 import { connect as tlsConnect } from 'node:tls';
 
 import { Code, ConnectError } from '@connectrpc/connect';
@@ -91,6 +92,37 @@ function handshake(options: { cert?: string; key?: string; maxVersion?: 'TLSv1.2
   });
 }
 
+/** What an HTTP/2 client learns when the server refuses its certificate: the GOAWAY's code and debug data. */
+function goaway(options: { cert?: string; key?: string }): Promise<string> {
+  return new Promise((resolve) => {
+    const session = h2Connect(server.apiUrl, { ca: pki.ca.cert, ...options });
+    session.once('goaway', (code: number, _last: number, data?: Buffer) =>
+      resolve(`goaway ${code}: ${data?.toString() ?? ''}`),
+    );
+    session.on('error', () => undefined);
+    session.once('close', () => resolve('closed without a goaway'));
+    const req = session.request({ ':method': 'POST', ':path': '/grpc.health.v1.Health/Check' });
+    req.on('error', () => undefined);
+    req.end();
+  });
+}
+
+async function refusals(reason: string): Promise<number> {
+  const text = await (await fetch(`${server.probeUrl}/metrics`)).text();
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith(`deployment_api_tls_handshakes_refused_total{reason="${reason}"}`));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}
+
+function refusedLogs(): Record<string, unknown>[] {
+  return server.process
+    .stdout()
+    .split('\n')
+    .filter((l) => l.includes('"TLS handshake refused"'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
 describe('mTLS on the API port', () => {
   it('accepts a client certificate from the configured CA over TLS 1.3', async () => {
     expect(await handshake({ cert: pki.reader.cert, key: pki.reader.key })).toBe('open (TLSv1.3)');
@@ -105,7 +137,8 @@ describe('mTLS on the API port', () => {
   });
 
   it('refuses a client without a certificate', async () => {
-    expect(await handshake({})).toMatch(/^refused: .*certificate required/);
+    // Closed right after the handshake (the reason goes in an HTTP/2 GOAWAY, see below).
+    expect(await handshake({})).toMatch(/^refused|^closed$/);
     const err = await failure(clientFor(server, pki, undefined).listDeployments({}));
     expect(REFUSED).toContain(err.code);
   });
@@ -121,6 +154,63 @@ describe('mTLS on the API port', () => {
     expect(await handshake(intruder)).toMatch(/^refused: .*unknown ca|^closed$/);
     const err = await failure(clientFor(server, pki, intruder).listDeployments({}));
     expect(REFUSED).toContain(err.code);
+  });
+
+  it('says why each handshake was refused: in the log at info, in a metric by reason, and to HTTP/2 clients', async () => {
+    const expired = await pki.ca.issue({
+      commonName: 'former-operator',
+      organizations: ['deployment-api:operators'],
+      usage: 'client',
+      notBefore: new Date(Date.now() - 10 * 86_400_000),
+      notAfter: new Date(Date.now() - 86_400_000),
+    });
+    const foreign = await (
+      await createAuthority('foreign CA')
+    ).issue({
+      commonName: 'mallory',
+      organizations: ['deployment-api:operators'],
+      usage: 'client',
+    });
+    const before = {
+      expired: await refusals('expired'),
+      untrusted: await refusals('untrusted_ca'),
+      none: await refusals('no_certificate'),
+      version: await refusals('protocol_version'),
+    };
+    const logged = refusedLogs().length;
+
+    // An HTTP/2 client (gRPC, curl) gets the reason as GOAWAY INADEQUATE_SECURITY (12) debug data.
+    expect(await goaway(expired)).toBe('goaway 12: client certificate refused: expired (CERT_HAS_EXPIRED)');
+    expect(await goaway(foreign)).toMatch(/^goaway 12: client certificate refused: untrusted_ca \(/);
+    expect(await goaway({})).toBe('goaway 12: client certificate required');
+    // A real client over gRPC never reaches a handler.
+    expect(REFUSED).toContain((await failure(clientFor(server, pki, expired).listDeployments({}))).code);
+    expect(await handshake({ cert: pki.operator.cert, key: pki.operator.key, maxVersion: 'TLSv1.2' })).toMatch(
+      /^refused/,
+    );
+
+    expect(await refusals('expired')).toBe(before.expired + 2);
+    expect(await refusals('untrusted_ca')).toBe(before.untrusted + 1);
+    expect(await refusals('no_certificate')).toBe(before.none + 1);
+    expect(await refusals('protocol_version')).toBe(before.version + 1);
+    const lines = refusedLogs().slice(logged);
+    expect(lines).toHaveLength(5);
+    expect(lines.every((l) => l['level'] === 'info' && /^127\.0\.0\.1:\d+$/.test(String(l['peer'])))).toBe(true);
+    expect(lines[0]).toMatchObject({
+      reason: 'expired',
+      code: 'CERT_HAS_EXPIRED',
+      subject: 'CN=former-operator, O=deployment-api:operators',
+      issuer: 'CN=test CA',
+    });
+    expect(lines[1]).toMatchObject({
+      reason: 'untrusted_ca',
+      subject: expect.stringContaining('CN=mallory'),
+      issuer: 'CN=foreign CA',
+    });
+    expect(lines[2]).toMatchObject({ reason: 'no_certificate' });
+    expect(lines[4]).toMatchObject({ reason: 'protocol_version' });
+    // Names and fingerprints only: no key material, no certificate body.
+    expect(JSON.stringify(lines)).not.toMatch(/PRIVATE KEY|BEGIN CERTIFICATE/);
   });
 
   it('refuses TLS 1.2', async () => {
