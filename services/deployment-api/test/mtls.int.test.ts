@@ -2,7 +2,7 @@
 // configured CA, and the certificate's identity deciding between read-only and operator.
 import { writeFileSync } from 'node:fs';
 import { connect as h2Connect } from 'node:http2';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 
 import { Code, ConnectError } from '@connectrpc/connect';
 import { useNamespace } from '@sre-platform/test-platform';
@@ -39,9 +39,9 @@ afterAll(async () => {
   await server.process.stop();
 });
 
-// How a client sees a handshake the server refused: depending on when the TLS 1.3 alert arrives
-// relative to the HTTP/2 preface, the call fails at the transport (the alert, a cancelled or
-// aborted stream), never with an answer from a handler (PERMISSION_DENIED would mean it got in).
+// How a Connect client sees a connection the server refused: the GOAWAY, a cancelled or aborted
+// stream, or the closed connection, depending on timing; never an answer from a handler
+// (PERMISSION_DENIED would mean it got in).
 const REFUSED = [Code.Internal, Code.Canceled, Code.Unavailable, Code.Aborted, Code.Unknown];
 
 async function failure(p: Promise<unknown>): Promise<ConnectError> {
@@ -68,42 +68,27 @@ function serverFingerprint(): Promise<string> {
   });
 }
 
+/**
+ * An HTTP/2 connection attempt, as grpcurl or curl make it, and what the client learns: "open (TLS
+ * version)" once the server answered a PING, "refused: goaway <code>: <debug data>" when the server
+ * said why it closed the connection, or "refused: <error>" when the handshake itself failed. No
+ * timer decides: each outcome is an event the server caused.
+ */
 function handshake(options: { cert?: string; key?: string; maxVersion?: 'TLSv1.2' }): Promise<string> {
-  const url = new URL(server.apiUrl);
-  return new Promise((resolve) => {
-    const socket = tlsConnect({
-      host: url.hostname,
-      port: Number(url.port),
-      ca: pki.ca.cert,
-      ...options,
-      ALPNProtocols: ['h2'],
-    });
-    socket.once('secureConnect', () => {
-      // TLS 1.3 servers verify the client certificate after the client's Finished: a refusal
-      // arrives as an alert right after "connecting".
-      socket.once('error', (e) => resolve(`refused: ${e.message}`));
-      socket.once('close', () => resolve('closed'));
-      setTimeout(() => {
-        resolve(`open (${socket.getProtocol() ?? '?'})`);
-        socket.destroy();
-      }, 1000);
-    });
-    socket.once('error', (e) => resolve(`refused: ${e.message}`));
-  });
-}
-
-/** What an HTTP/2 client learns when the server refuses its certificate: the GOAWAY's code and debug data. */
-function goaway(options: { cert?: string; key?: string }): Promise<string> {
   return new Promise((resolve) => {
     const session = h2Connect(server.apiUrl, { ca: pki.ca.cert, ...options });
     session.once('goaway', (code: number, _last: number, data?: Buffer) =>
-      resolve(`goaway ${code}: ${data?.toString() ?? ''}`),
+      resolve(`refused: goaway ${code}: ${data?.toString() ?? ''}`),
     );
-    session.on('error', () => undefined);
-    session.once('close', () => resolve('closed without a goaway'));
-    const req = session.request({ ':method': 'POST', ':path': '/grpc.health.v1.Health/Check' });
-    req.on('error', () => undefined);
-    req.end();
+    session.on('error', (e: Error) => resolve(`refused: ${e.message}`));
+    session.once('close', () => resolve('closed'));
+    session.once('connect', () =>
+      session.ping((err) => {
+        if (err) return;
+        resolve(`open (${(session.socket as TLSSocket).getProtocol() ?? '?'})`);
+        session.close();
+      }),
+    );
   });
 }
 
@@ -137,8 +122,8 @@ describe('mTLS on the API port', () => {
   });
 
   it('refuses a client without a certificate', async () => {
-    // Closed right after the handshake (the reason goes in an HTTP/2 GOAWAY, see below).
-    expect(await handshake({})).toMatch(/^refused|^closed$/);
+    // Closed right after the handshake, with the reason in an HTTP/2 GOAWAY (INADEQUATE_SECURITY).
+    expect(await handshake({})).toBe('refused: goaway 12: client certificate required');
     const err = await failure(clientFor(server, pki, undefined).listDeployments({}));
     expect(REFUSED).toContain(err.code);
   });
@@ -150,8 +135,8 @@ describe('mTLS on the API port', () => {
       organizations: ['deployment-api:operators'],
       usage: 'client',
     });
-    // The server's alert (unknown ca) or just the close, never an open connection.
-    expect(await handshake(intruder)).toMatch(/^refused: .*unknown ca|^closed$/);
+    // Never an open connection; the GOAWAY says why.
+    expect(await handshake(intruder)).toMatch(/^refused: goaway 12: client certificate refused: untrusted_ca \(/);
     const err = await failure(clientFor(server, pki, intruder).listDeployments({}));
     expect(REFUSED).toContain(err.code);
   });
@@ -180,9 +165,9 @@ describe('mTLS on the API port', () => {
     const logged = refusedLogs().length;
 
     // An HTTP/2 client (gRPC, curl) gets the reason as GOAWAY INADEQUATE_SECURITY (12) debug data.
-    expect(await goaway(expired)).toBe('goaway 12: client certificate refused: expired (CERT_HAS_EXPIRED)');
-    expect(await goaway(foreign)).toMatch(/^goaway 12: client certificate refused: untrusted_ca \(/);
-    expect(await goaway({})).toBe('goaway 12: client certificate required');
+    expect(await handshake(expired)).toBe('refused: goaway 12: client certificate refused: expired (CERT_HAS_EXPIRED)');
+    expect(await handshake(foreign)).toMatch(/^refused: goaway 12: client certificate refused: untrusted_ca \(/);
+    expect(await handshake({})).toBe('refused: goaway 12: client certificate required');
     // A real client over gRPC never reaches a handler.
     expect(REFUSED).toContain((await failure(clientFor(server, pki, expired).listDeployments({}))).code);
     expect(await handshake({ cert: pki.operator.cert, key: pki.operator.key, maxVersion: 'TLSv1.2' })).toMatch(

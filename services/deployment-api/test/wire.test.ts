@@ -40,6 +40,9 @@ describe('refusal reasons', () => {
         new ConnectError('message size 70000 is larger than configured readMaxBytes', Code.ResourceExhausted),
       ),
     ).toBe('too_large');
+    expect(requestRejection(new ConnectError('Unexpected end of JSON input', Code.InvalidArgument))).toBe(
+      'invalid_json',
+    );
     expect(
       requestRejection(new ConnectError('replicas is required (0 to 1000)', Code.InvalidArgument)),
     ).toBeUndefined();

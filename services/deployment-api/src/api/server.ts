@@ -90,8 +90,8 @@ export function requestRejection(err: ConnectError): string | undefined {
   if (err.code === Code.Internal && err.rawMessage.startsWith('parse binary:')) return 'malformed_protobuf';
   if (err.code === Code.InvalidArgument && /from JSON: key ".*" is unknown/.test(err.rawMessage))
     return 'unknown_field';
-  if (err.code === Code.InvalidArgument && /from JSON|JSON|Unexpected token/.test(err.rawMessage))
-    return 'invalid_json';
+  // JSON.parse's and protobuf-es's JSON errors all name JSON; the API's own messages never do.
+  if (err.code === Code.InvalidArgument && /\bJSON\b/.test(err.rawMessage)) return 'invalid_json';
   if (err.code === Code.ResourceExhausted) return 'too_large';
   return undefined;
 }
@@ -330,9 +330,9 @@ export async function startApiServer(o: ApiServerOptions): Promise<ApiServer> {
     if (!socket.authorized) {
       // Node cannot send a TLS alert after it verified the certificate, so say why in HTTP/2:
       // GOAWAY with INADEQUATE_SECURITY and the reason as debug data (grpcurl prints it).
+      // destroy() flushes the GOAWAY, then ends the connection.
       s.goaway(h2.NGHTTP2_INADEQUATE_SECURITY, 0, Buffer.from(unverified(socket)));
-      s.close();
-      setTimeout(() => s.destroy(), 1000).unref();
+      s.destroy();
       return;
     }
     sessions.add(s);
