@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { connect as h2Connect } from 'node:http2';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 
-import { Code, ConnectError } from '@connectrpc/connect';
+import { Code } from '@connectrpc/connect';
 import { useNamespace } from '@sre-platform/test-platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -16,7 +16,10 @@ import {
   clientFor,
   createDeployment,
   eventually,
+  failure,
+  logLines,
   makePki,
+  metricValue,
   startServer,
   type Pki,
   type Server,
@@ -43,15 +46,6 @@ afterAll(async () => {
 // stream, or the closed connection, depending on timing; never an answer from a handler
 // (PERMISSION_DENIED would mean it got in).
 const REFUSED = [Code.Internal, Code.Canceled, Code.Unavailable, Code.Aborted, Code.Unknown];
-
-async function failure(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error('expected the call to be refused');
-}
 
 /** The fingerprint of the certificate the server presents now. */
 function serverFingerprint(): Promise<string> {
@@ -92,21 +86,10 @@ function handshake(options: { cert?: string; key?: string; maxVersion?: 'TLSv1.2
   });
 }
 
-async function refusals(reason: string): Promise<number> {
-  const text = await (await fetch(`${server.probeUrl}/metrics`)).text();
-  const line = text
-    .split('\n')
-    .find((l) => l.startsWith(`deployment_api_tls_handshakes_refused_total{reason="${reason}"}`));
-  return line ? Number(line.split(' ').at(-1)) : 0;
-}
+const refusals = (reason: string) =>
+  metricValue(server, 'deployment_api_tls_handshakes_refused_total', `reason="${reason}"`);
 
-function refusedLogs(): Record<string, unknown>[] {
-  return server.process
-    .stdout()
-    .split('\n')
-    .filter((l) => l.includes('"TLS handshake refused"'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
+const refusedLogs = () => logLines(server).filter((l) => l['msg'] === 'TLS handshake refused');
 
 describe('mTLS on the API port', () => {
   it('accepts a client certificate from the configured CA over TLS 1.3', async () => {

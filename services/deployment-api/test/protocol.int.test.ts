@@ -6,7 +6,7 @@ import { connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node
 
 import { fromBinary } from '@bufbuild/protobuf';
 import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
-import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import { Code, createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { useNamespace } from '@sre-platform/test-platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,12 +15,15 @@ import { ServerReflection } from '../src/gen/grpc/reflection/v1/reflection_pb.js
 import { ServerReflection as ServerReflectionV1alpha } from '../src/gen/grpc/reflection/v1alpha/reflection_pb.js';
 import { DeploymentService } from '../src/gen/sre_platform/deployments/v1/deployments_pb.js';
 import {
-  apps,
   applyCrd,
+  apps,
   clientFor,
   createDeployment,
   eventually,
+  failure,
+  logLines,
   makePki,
+  metricValue,
   startServer,
   type Pki,
   type Server,
@@ -80,28 +83,7 @@ const grpcFrame = (payload: Uint8Array) => {
 /** Field 1 (ref), length-delimited, claiming 127 bytes that are not there. */
 const TRUNCATED = new Uint8Array([0x0a, 0x7f, 0x01]);
 
-async function metric(name: string, labels: string): Promise<number> {
-  const text = await (await fetch(`${server.probeUrl}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
-  return line ? Number(line.split(' ').at(-1)) : 0;
-}
-
-function logLines(): Record<string, unknown>[] {
-  return server.process
-    .stdout()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-async function failure(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error('expected the call to fail');
-}
+const metric = (name: string, labels: string) => metricValue(server, name, labels);
 
 describe('a typo never scales to zero', () => {
   it('refuses unknown JSON fields with the field named, and a missing count on every protocol', async () => {
@@ -150,7 +132,7 @@ describe('a typo never scales to zero', () => {
     await api.unmanage({ ref });
 
     expect(await metric('deployment_api_requests_rejected_total', 'reason="unknown_field"')).toBe(2);
-    const logged = logLines().filter((l) => l['msg'] === 'request rejected' && l['reason'] === 'unknown_field');
+    const logged = logLines(server).filter((l) => l['msg'] === 'request rejected' && l['reason'] === 'unknown_field');
     expect(logged.map((l) => l['method'])).toEqual([
       'sre_platform.deployments.v1.DeploymentService/SetDesiredReplicas',
       'sre_platform.deployments.v1.DeploymentService/GetDeployment',
@@ -183,7 +165,7 @@ describe('malformed protobuf', () => {
     expect(web.body).toContain(`grpc-status: ${Code.InvalidArgument}`);
 
     expect(await metric('deployment_api_requests_rejected_total', 'reason="malformed_protobuf"')).toBe(before + 3);
-    const logged = logLines().filter((l) => l['reason'] === 'malformed_protobuf');
+    const logged = logLines(server).filter((l) => l['reason'] === 'malformed_protobuf');
     expect(logged.map((l) => l['protocol'])).toEqual(['connect', 'grpc', 'grpc-web']);
     expect(logged.every((l) => l['level'] === 'info' && String(l['err']).startsWith('parse binary'))).toBe(true);
   });
