@@ -10,14 +10,10 @@ import { Code, type ServiceImpl } from '@connectrpc/connect';
 
 import {
   ServerReflection,
-  file_grpc_reflection_v1_reflection,
   type ServerReflectionRequest,
   type ServerReflectionResponseSchema,
 } from '../gen/grpc/reflection/v1/reflection_pb.js';
-import {
-  ServerReflection as ServerReflectionV1alpha,
-  file_grpc_reflection_v1alpha_reflection,
-} from '../gen/grpc/reflection/v1alpha/reflection_pb.js';
+import { ServerReflection as ServerReflectionV1alpha } from '../gen/grpc/reflection/v1alpha/reflection_pb.js';
 
 type Answer = MessageInitShape<typeof ServerReflectionResponseSchema>['messageResponse'];
 
@@ -42,17 +38,12 @@ const error = (code: Code, message: string): Answer => ({
 export interface Reflection {
   v1: ServiceImpl<typeof ServerReflection>;
   v1alpha: ServiceImpl<typeof ServerReflectionV1alpha>;
-  services: DescService[];
 }
 
 /** Reflection over `services` (the ones registered on the router) and the reflection services. */
 export function reflectionHandlers(services: DescService[]): Reflection {
   const all = [...services, ServerReflection, ServerReflectionV1alpha];
-  const registry = createRegistry(
-    ...all.map((s) => s.file),
-    file_grpc_reflection_v1_reflection,
-    file_grpc_reflection_v1alpha_reflection,
-  );
+  const registry = createRegistry(...all.map((s) => s.file));
   const files = new Map<string, DescFile>();
   for (const s of all) {
     const visit = (f: DescFile) => {
@@ -109,7 +100,6 @@ export function reflectionHandlers(services: DescService[]): Reflection {
     }
   }
   return {
-    services: all,
     v1: { serverReflectionInfo: info },
     // The v1alpha messages are v1's under another package name: same fields, same numbers.
     v1alpha: {
