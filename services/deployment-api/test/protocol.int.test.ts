@@ -8,7 +8,8 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
 import { Code, createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
-import { useNamespace } from '@sre-platform/test-platform';
+import * as k8s from '@kubernetes/client-node';
+import { kubeConfig, uniqueName } from '@sre-platform/test-platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ServerReflection } from '../src/gen/grpc/reflection/v1/reflection_pb.js';
@@ -29,13 +30,16 @@ import {
   type Server,
 } from './harness.ts';
 
-const ns = useNamespace('dapi-proto');
+// One namespace for the whole file (the server, started once, watches only it and leads only there).
+const ns = { name: uniqueName('dapi-proto') };
+const core = () => kubeConfig().makeApiClient(k8s.CoreV1Api);
 const SERVICE = '/sre_platform.deployments.v1.DeploymentService';
 let pki: Pki;
 let server: Server;
 let h2: ClientHttp2Session;
 
 beforeAll(async () => {
+  await core().createNamespace({ body: { metadata: { name: ns.name, labels: { 'sre-platform/test': 'true' } } } });
   await applyCrd();
   pki = await makePki();
   server = await startServer(pki, {
@@ -48,6 +52,9 @@ beforeAll(async () => {
 afterAll(async () => {
   h2.close();
   await server.process.stop();
+  await core()
+    .deleteNamespace({ name: ns.name })
+    .catch(() => undefined);
 });
 
 interface Answer {
