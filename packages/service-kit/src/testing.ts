@@ -44,12 +44,13 @@ export interface StartedProcess {
 
 /**
  * Starts a service as a real process (Node runs the TypeScript directly) and waits until its
- * /readyz answers 200. The port is the test's to choose: pass PORT in env.
+ * /readyz answers 200 (or, with `until: 'live'`, its /healthz: the process serves, its
+ * dependencies may not answer yet). The port is the test's to choose: pass PORT in env.
  */
 export async function startProcess(
   entry: string,
   env: Record<string, string>,
-  options: { readyTimeoutMs?: number; host?: string } = {},
+  options: { readyTimeoutMs?: number; host?: string; until?: 'ready' | 'live' } = {},
 ): Promise<StartedProcess> {
   const child = spawn(process.execPath, [entry], {
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
@@ -68,9 +69,11 @@ export async function startProcess(
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode} before ready: ${err || out}`);
     try {
-      const res = await fetch(`${url}/readyz`);
+      const probe = options.until === 'live' ? 'healthz' : 'readyz';
+      const res = await fetch(`${url}/${probe}`);
+      await res.arrayBuffer();
       if (res.status === 200) break;
-      lastError = `readyz answered ${res.status}`;
+      lastError = `${probe} answered ${res.status}`;
     } catch (e) {
       lastError = String(e);
     }

@@ -69,6 +69,38 @@ describe('probes', () => {
     expect(body.detail).toBe('not ready: queue: connection refused; slow: timed out');
   });
 
+  it('while a dependency is starting: /readyz and every route but the probes answer 503 with its reason', async () => {
+    let reason: string | undefined = 'waiting for the database: ECONNREFUSED';
+    let checked = 0;
+    const { service } = make({
+      readiness: [
+        {
+          name: 'database',
+          starting: () => reason,
+          check: () => {
+            checked += 1;
+          },
+        },
+      ],
+    });
+    const ready = await service.app.inject('/readyz');
+    expect(ready.statusCode).toBe(503);
+    expect(ready.json().detail).toBe('not ready: database: waiting for the database: ECONNREFUSED');
+    expect(checked).toBe(0); // nothing to ping yet
+    const refused = await service.app.inject({ method: 'POST', url: '/items', payload: { name: 'a' } });
+    expect(refused.statusCode).toBe(503);
+    expect(refused.headers['content-type']).toContain('application/problem+json');
+    expect(refused.headers['retry-after']).toBe('1');
+    expect(refused.json().detail).toBe('starting: database: waiting for the database: ECONNREFUSED');
+    expect((await service.app.inject('/healthz')).statusCode).toBe(200);
+    expect((await service.app.inject('/metrics')).statusCode).toBe(200);
+
+    reason = undefined;
+    expect((await service.app.inject('/readyz')).statusCode).toBe(200);
+    expect(checked).toBe(1);
+    expect((await service.app.inject({ method: 'POST', url: '/items', payload: { name: 'a' } })).statusCode).toBe(201);
+  });
+
   it('turns readiness to 503 as soon as shutdown starts, while still serving during the delay', async () => {
     const { service } = make({ delayMs: 150 });
     await service.app.ready();
