@@ -247,8 +247,7 @@ describe('metrics', () => {
     const inFlight = async () =>
       (await service.metrics.requestsInFlight.get()).values.find((v) => v.labels.route === '/gated')?.value;
     const pending = fetch(`http://127.0.0.1:${port}/gated`);
-    const deadline = Date.now() + 5000;
-    while ((await inFlight()) !== 1 && Date.now() < deadline) await sleep(10);
+    while ((await inFlight()) !== 1) await sleep(10); // however long the request takes to arrive
     expect(await inFlight()).toBe(1);
     release();
     expect((await pending).status).toBe(200);
@@ -257,17 +256,26 @@ describe('metrics', () => {
 
   it('stops counting a request whose client went away', async () => {
     const { service, logs } = make();
+    // A handler that answers only when the test says so: the client leaves first, whatever the machine's speed.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    service.app.get('/held', async () => {
+      await gate;
+      return { ok: true };
+    });
     await service.app.listen({ port: 0, host: '127.0.0.1' });
     const address = service.app.server.address();
     const port = typeof address === 'object' && address ? address.port : 0;
+    const inFlight = async () =>
+      (await service.metrics.requestsInFlight.get()).values.find((v) => v.labels.route === '/held')?.value;
+    const aborted = () => logs.lines().some((l) => l['msg'] === 'request aborted by client' && l['status'] === 499);
     const controller = new AbortController();
-    const pending = fetch(`http://127.0.0.1:${port}/slow`, { signal: controller.signal }).catch(() => 'aborted');
-    await sleep(50);
+    const pending = fetch(`http://127.0.0.1:${port}/held`, { signal: controller.signal }).catch(() => 'aborted');
+    while ((await inFlight()) !== 1) await sleep(10);
     controller.abort();
     expect(await pending).toBe('aborted');
-    await sleep(250);
-    const gauge = await service.metrics.requestsInFlight.get();
-    expect(gauge.values.find((v) => v.labels.route === '/slow')?.value).toBe(0);
-    expect(logs.lines().some((l) => l['msg'] === 'request aborted by client' && l['status'] === 499)).toBe(true);
+    while (!aborted()) await sleep(10);
+    expect(await inFlight()).toBe(0);
+    release();
   });
 });
