@@ -198,8 +198,29 @@ export function createService(options: ServiceOptions): Service {
     }
     return { status: 'ready', checks };
   });
-  app.get('/metrics', async (_request, reply) => {
-    const text = await metrics.registry.metrics();
+  // Each metric rendered on its own: prom-client's registry.metrics() fails the whole scrape when one
+  // collect() fails (a gauge that queries a database that is not there yet, or has gone away), and a
+  // failed scrape reads as a dead target. Such a metric is left out, with one warning until it recovers.
+  const failingMetrics = new Set<string>();
+  app.get('/metrics', async (request, reply) => {
+    const parts = await Promise.all(
+      metrics.registry.getMetricsAsArray().map(async (metric) => {
+        try {
+          const text = await metrics.registry.getSingleMetricAsString(metric.name);
+          failingMetrics.delete(metric.name);
+          return text;
+        } catch (err) {
+          if (!failingMetrics.has(metric.name))
+            request.log.warn(
+              { metric: metric.name, error: err instanceof Error ? err.message : String(err) },
+              'metric left out of the scrape: its collect failed',
+            );
+          failingMetrics.add(metric.name);
+          return undefined;
+        }
+      }),
+    );
+    const text = `${parts.filter((p) => p !== undefined).join('\n\n')}\n`;
     return reply.type(metrics.registry.contentType).send(text);
   });
 

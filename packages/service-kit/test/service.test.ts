@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { createLogger, createService, HttpProblem, Type, type Service } from '../src/index.ts';
+import { createLogger, createService, Gauge, HttpProblem, Type, type Service } from '../src/index.ts';
 import { captureLogs, testConfig } from '../src/testing.ts';
 
 const services: Service[] = [];
@@ -229,6 +229,32 @@ describe('metrics', () => {
     // Gauges never carry a counter's suffix (promtool check metrics rejects it).
     expect(text).not.toMatch(/# TYPE \w+_total gauge/);
     expect(text).toContain('nodejs_active_handles ');
+  });
+
+  it('leaves out a metric whose collect fails (a database not there yet) instead of failing the scrape', async () => {
+    const { service, logs } = make();
+    let up = false;
+    new Gauge({
+      name: 'things_stored',
+      help: 'Rows in a database that may be down.',
+      registers: [service.metrics.registry],
+      collect() {
+        if (!up) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
+        this.set(7);
+      },
+    });
+    for (let i = 0; i < 3; i++) {
+      const res = await service.app.inject('/metrics');
+      expect(res.statusCode).toBe(200);
+      expect(res.body).toContain('build_info{service="test"');
+      expect(res.body).not.toContain('things_stored');
+    }
+    const left = logs.lines().filter((l) => l['msg'] === 'metric left out of the scrape: its collect failed');
+    expect(left).toEqual([
+      expect.objectContaining({ level: 'warn', metric: 'things_stored', error: 'connect ECONNREFUSED 127.0.0.1:5432' }),
+    ]); // once, not once per scrape
+    up = true;
+    expect((await service.app.inject('/metrics')).body).toContain('things_stored 7');
   });
 
   it('counts a request in flight while it is being served, and not after', async () => {
