@@ -168,6 +168,7 @@ export class DatabaseStartup {
     while (!signal.aborted) {
       this.attempt += 1;
       this.phase = 'connecting';
+      const attemptStart = performance.now();
       try {
         await db.ping();
         if (signal.aborted) break;
@@ -175,7 +176,8 @@ export class DatabaseStartup {
         await prepare(db);
         if (signal.aborted) break;
         this.phase = 'ready';
-        log.info({ attempts: this.attempt }, 'database ready: connected and migrated');
+        const attemptMs = Math.round(performance.now() - attemptStart);
+        log.info({ attempts: this.attempt, attemptMs }, 'database ready: connected and migrated');
         return true;
       } catch (err) {
         if (signal.aborted) break;

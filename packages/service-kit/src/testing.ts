@@ -64,7 +64,8 @@ export async function startProcess(
     child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
   );
   const url = `http://${options.host ?? '127.0.0.1'}:${env['PORT'] ?? '8080'}`;
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 15_000);
+  // Only a deadline for a process that will never be ready: generous, as loaded CI machines are slow to start one.
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
   let lastError: string;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode} before ready: ${err || out}`);

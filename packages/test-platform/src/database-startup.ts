@@ -31,9 +31,10 @@ export interface DatabaseStartupScenario {
 const PASSWORD = 'startup-test-password-7f3a';
 const OUTAGE_MS = 10_000;
 const RETRY_MAX_MS = 1000;
-// One attempt's own time once the database is up: postgres.js's 5 s connect timeout and the
-// migrations, on a busy machine. Ready must come within the back-off bound plus this.
-const ATTEMPT_ALLOWANCE_MS = 10_000;
+// Ready must come within the back-off bound plus the successful attempt's own time (connecting and
+// migrating, which the service logs as attemptMs and which a busy machine stretches), plus this
+// allowance for timers and probes running late on a loaded machine.
+const SCHEDULING_ALLOWANCE_MS = 5000;
 
 const readyz = async (url: string) => {
   const res = await fetch(`${url}/readyz`);
@@ -122,15 +123,19 @@ export function describeDatabaseStartup(name: string, scenario: DatabaseStartupS
         (await readyz(proc.url)).status === 200 ? true : undefined,
       );
       const upToReadyMs = Math.round(performance.now() - upAt);
-      process.stdout.write(`${name}: ready ${upToReadyMs} ms after its database answered\n`);
-      expect(upToReadyMs).toBeLessThanOrEqual(RETRY_MAX_MS + ATTEMPT_ALLOWANCE_MS);
       expect(proc.child.exitCode).toBeNull();
+      const lines = logLines(proc);
+      const readyLine = lines.find((l) => l['msg'] === 'database ready: connected and migrated');
+      const attemptMs = readyLine?.['attemptMs'] as number;
+      expect(attemptMs).toEqual(expect.any(Number));
+      process.stdout.write(
+        `${name}: ready ${upToReadyMs} ms after its database answered (the successful attempt took ${attemptMs} ms)\n`,
+      );
+      expect(upToReadyMs - attemptMs).toBeLessThanOrEqual(RETRY_MAX_MS + SCHEDULING_ALLOWANCE_MS);
 
       // Each failed attempt was logged at warn with its number and next delay (never above the bound),
       // rate-limited: fewer lines than attempts over the ten seconds.
-      const lines = logLines(proc);
       const warnings = lines.filter((l) => l['msg'] === 'database not available; retrying');
-      const readyLine = lines.find((l) => l['msg'] === 'database ready: connected and migrated');
       expect(warnings.length).toBeGreaterThan(0);
       for (const w of warnings) {
         expect(w['level']).toBe('warn');
