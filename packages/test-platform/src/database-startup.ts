@@ -2,7 +2,7 @@
 // service's test runs with its own writes: the process starts before its PostgreSQL (the ordinary
 // order in a cluster) and waits instead of exiting; later the database goes away and comes back under
 // it; SIGTERM during the wait exits 0. Every assertion is about behaviour: the only time bound is
-// the configured back-off bound plus one attempt's own allowance, never a fixed "fast".
+// the configured back-off bound (plus the successful attempt's own, logged, duration), never a fixed "fast".
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { freePort, startProcess, type StartedProcess } from '@sre-platform/service-kit/testing';
@@ -107,7 +107,13 @@ export function describeDatabaseStartup(name: string, scenario: DatabaseStartupS
       expect(probes).toBeGreaterThan(0);
       const waiting = await readyz(proc.url);
       expect(waiting.detail).toMatch(/waiting for the database: attempt \d+ failed: .*ECONNREFUSED/);
-      // Routes answer 503 while the database is not there; nothing is acknowledged.
+      // Routes answer 503 while the database is not there, saying why; nothing is acknowledged.
+      const gated = await fetch(`${proc.url}/`);
+      expect(gated.status).toBe(503);
+      expect(gated.headers.get('retry-after')).toBe('1');
+      expect(((await gated.json()) as { detail: string }).detail).toMatch(
+        /^starting: database: waiting for the database/,
+      );
       const sql = postgres(`postgres://${pg.info.user}@${pg.info.host}:${pg.info.port}/app`, {
         max: 2,
         onnotice: () => undefined,
@@ -116,7 +122,7 @@ export function describeDatabaseStartup(name: string, scenario: DatabaseStartupS
       cleanups.push(() => sql.end({ timeout: 1 }));
       expect(await scenario.write(proc.url, 0, sql).catch(() => [])).toEqual([]);
 
-      // 2. The database comes up: ready within the back-off bound plus one attempt.
+      // 2. The database comes up: ready within the back-off bound (plus the successful attempt itself).
       await pg.resume();
       const upAt = performance.now();
       await until('ready after the database came up', async () =>
