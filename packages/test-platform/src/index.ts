@@ -11,6 +11,16 @@ import type { PlatformInfo } from './global-setup.ts';
 
 export type { PlatformInfo } from './global-setup.ts';
 export { MissingToolError, REPO_ROOT, toolBin } from './tools.ts';
+export {
+  REAL_NODE,
+  hostState,
+  importImage,
+  nodeRootfs,
+  removeRootfs,
+  startRealNode,
+  stopRealNode,
+  type HostState,
+} from './node.ts';
 
 function component<K extends keyof PlatformInfo>(key: K): NonNullable<PlatformInfo[K]> {
   const info = inject('platform')[key];

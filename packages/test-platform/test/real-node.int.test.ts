@@ -1,0 +1,212 @@
+// The real node (tools/cluster/node): real containers from locally made images beside the kwok nodes,
+// kept from the network beyond this machine, and gone without a trace afterwards. The tests run in order:
+// the last one stops the node and compares the host with the snapshot taken before it started.
+import { execFileSync } from 'node:child_process';
+import { lookup } from 'node:dns/promises';
+import { createServer, Socket, type Server } from 'node:net';
+
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import {
+  cluster,
+  hostState,
+  importImage,
+  kubeConfig,
+  nodeRootfs,
+  REAL_NODE,
+  removeRootfs,
+  startRealNode,
+  stopRealNode,
+  toolBin,
+  uniqueName,
+  useNamespace,
+  type HostState,
+} from '../src/index.ts';
+
+const NON_ROOT_IMAGE = `sre-platform.local/node-test:${uniqueName('nonroot')}`;
+const ROOT_IMAGE = `sre-platform.local/node-test:${uniqueName('root')}`;
+
+// A pod on the real node running the project's Node.js with `script`.
+function nodePod(name: string, image: string, script: string, extra: Partial<k8s.V1PodSpec> = {}): k8s.V1Pod {
+  return {
+    metadata: { name, labels: { app: name } },
+    spec: {
+      nodeSelector: REAL_NODE.nodeSelector,
+      tolerations: REAL_NODE.tolerations,
+      restartPolicy: 'Never',
+      terminationGracePeriodSeconds: 1,
+      containers: [{ name: 'app', image, imagePullPolicy: 'Never', args: ['-e', script] }],
+      ...extra,
+    },
+  };
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: Error | undefined;
+  while (Date.now() < deadline) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err as Error;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+}
+
+function dropCount(): number {
+  const out = execFileSync(`${toolBin('nftables')}/nft`, ['list', 'chain', 'inet', 'sre_platform_node', 'forward'], {
+    encoding: 'utf8',
+  });
+  return Number(/counter packets (\d+)/.exec(out)?.[1] ?? NaN);
+}
+
+function tcpConnects(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = new Socket();
+    s.setTimeout(timeoutMs);
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('timeout', () => (s.destroy(), resolve(false)));
+    s.once('error', () => resolve(false));
+    s.connect(port, host);
+  });
+}
+
+describe('the real node', () => {
+  const ns = useNamespace('real-node');
+  let before: HostState;
+  let rootfs = '';
+
+  beforeAll(async () => {
+    before = hostState();
+    const node = await startRealNode(cluster());
+    process.stdout.write(node.log.split('\n').find((l) => l.includes('Ready in')) + '\n');
+    rootfs = nodeRootfs();
+    await importImage(NON_ROOT_IMAGE, rootfs, '65532', ['/usr/local/bin/node']);
+    // The same layer with no USER: root, as a Dockerfile without a USER line makes.
+    await importImage(ROOT_IMAGE, rootfs, '', ['/usr/local/bin/node']);
+  }, 1_200_000);
+
+  afterAll(() => {
+    if (rootfs) removeRootfs(rootfs);
+  });
+
+  it('joins the cluster Ready, at its bridge IP, tainted so that only pods that ask land on it', async () => {
+    const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
+    const node = await api.readNode({ name: REAL_NODE.name });
+    expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    expect(node.status?.addresses).toContainEqual({ type: 'InternalIP', address: REAL_NODE.ip });
+    expect(node.status?.nodeInfo?.containerRuntimeVersion).toMatch(/^containerd:\/\/2\./);
+    expect(node.spec?.taints).toContainEqual({ key: 'sre-platform/real-node', value: 'true', effect: 'NoSchedule' });
+    expect(node.metadata?.labels?.['sre-platform/real-node']).toBe('true');
+
+    // A pod that does not ask goes to a kwok node.
+    await api.createNamespacedPod({
+      namespace: ns.name,
+      body: { metadata: { name: 'plain' }, spec: { containers: [{ name: 'app', image: 'anything:1' }] } },
+    });
+    const nodeName = await waitFor('the plain pod to be scheduled', async () => {
+      const p = await api.readNamespacedPod({ name: 'plain', namespace: ns.name });
+      return p.spec?.nodeName || undefined;
+    });
+    expect(nodeName).not.toBe(REAL_NODE.name);
+  });
+
+  it('runs a locally made image as a real container and serves its ClusterIP through kube-proxy', async () => {
+    const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
+    const script = `require('http').createServer((q, s) => s.end('served by ' + require('os').hostname() +
+      ' as uid ' + process.getuid())).listen(8080, () => console.log('listening'))`;
+    const pod = nodePod('web', NON_ROOT_IMAGE, script, {
+      securityContext: { runAsNonRoot: true },
+      restartPolicy: 'Always',
+    });
+    pod.spec!.containers[0]!.readinessProbe = { httpGet: { path: '/', port: 8080 }, periodSeconds: 1 };
+    await api.createNamespacedPod({ namespace: ns.name, body: pod });
+    const svc = await api.createNamespacedService({
+      namespace: ns.name,
+      body: { metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] } },
+    });
+
+    const ready = await waitFor('the web pod to be Ready', async () => {
+      const p = await api.readNamespacedPod({ name: 'web', namespace: ns.name });
+      return p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? p : undefined;
+    });
+    expect(ready.spec?.nodeName).toBe(REAL_NODE.name);
+    expect(ready.status?.podIP).toMatch(/^10\.244\.0\./);
+    expect(ready.status?.containerStatuses?.[0]?.restartCount).toBe(0);
+
+    // From this machine to the ClusterIP: kube-proxy's nftables rules send it to the pod.
+    const body = await waitFor('the ClusterIP to answer', async () => {
+      const res = await fetch(`http://${svc.spec!.clusterIP}/`, { signal: AbortSignal.timeout(5_000) });
+      return res.ok ? res.text() : undefined;
+    });
+    expect(body).toBe('served by web as uid 65532');
+    // The apiserver reaches the kubelet at the node's InternalIP for logs.
+    const log = await api.readNamespacedPodLog({ name: 'web', namespace: ns.name, container: 'app' });
+    expect(log).toContain('listening');
+  });
+
+  it("refuses a root image under pod-level runAsNonRoot with the kubelet's own message", async () => {
+    const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
+    await api.createNamespacedPod({
+      namespace: ns.name,
+      body: nodePod('rooty', ROOT_IMAGE, 'setInterval(() => {}, 1000)', { securityContext: { runAsNonRoot: true } }),
+    });
+    const waiting = await waitFor('the container to be refused', async () => {
+      const p = await api.readNamespacedPod({ name: 'rooty', namespace: ns.name });
+      const w = p.status?.containerStatuses?.[0]?.state?.waiting;
+      return w?.reason === 'CreateContainerConfigError' ? { w, uid: p.metadata!.uid! } : undefined;
+    });
+    expect(waiting.w.message).toBe(
+      `container has runAsNonRoot and image will run as root (pod: "rooty_${ns.name}(${waiting.uid})", container: app)`,
+    );
+  });
+
+  it('lets pods reach this machine but nothing beyond it', async () => {
+    const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
+    // Beyond this machine: the package registry, which this machine itself does reach.
+    const outside = (await lookup('registry.npmjs.org', { family: 4 })).address;
+    expect(await tcpConnects(outside, 443, 30_000)).toBe(true);
+    const server: Server = createServer((s) => {
+      s.on('error', () => undefined); // the probe closes as soon as it has connected
+      s.end('hello from the node\n');
+    });
+    await new Promise<void>((r) => server.listen(0, '0.0.0.0', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const dropsBefore = dropCount();
+      const script = `const net = require('net');
+        const probe = (host, port, ms) => new Promise((done) => {
+          const s = net.connect(port, host); s.setTimeout(ms);
+          s.on('connect', () => { s.destroy(); done('connected'); });
+          s.on('timeout', () => { s.destroy(); done('timeout'); });
+          s.on('error', (e) => done(e.code));
+        });
+        (async () => console.log(JSON.stringify({
+          node: await probe('${REAL_NODE.ip}', ${port}, 30000),
+          outside: await probe('${outside}', 443, 10000),
+        })))();`;
+      await api.createNamespacedPod({ namespace: ns.name, body: nodePod('probe', NON_ROOT_IMAGE, script) });
+      await waitFor('the probe pod to finish', async () => {
+        const p = await api.readNamespacedPod({ name: 'probe', namespace: ns.name });
+        return p.status?.phase === 'Succeeded' ? p : undefined;
+      });
+      const log = await api.readNamespacedPodLog({ name: 'probe', namespace: ns.name, container: 'app' });
+      expect(JSON.parse(log.trim())).toEqual({ node: 'connected', outside: 'timeout' });
+      // It was the node's drop that stopped it (pods' traffic is masqueraded, so nothing else would).
+      expect(dropCount()).toBeGreaterThan(dropsBefore);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('stops and leaves the host as it found it: sysctls, interfaces, nftables, mounts, cgroups, paths', async () => {
+    await stopRealNode();
+    const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
+    await expect(api.readNode({ name: REAL_NODE.name })).rejects.toThrow();
+    expect(hostState()).toEqual(before);
+  });
+});
