@@ -1,7 +1,10 @@
 // The real node (tools/cluster/node): real containers from locally made images beside the kwok nodes,
 // kept from the network beyond this machine, and gone without a trace afterwards. The tests run in order:
 // the last one stops the node and compares the host with the snapshot taken before it started.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { lookup } from 'node:dns/promises';
 import { createServer, Socket, type Server } from 'node:net';
 
@@ -15,6 +18,7 @@ import {
   kubeConfig,
   nodeRootfs,
   REAL_NODE,
+  REPO_ROOT,
   removeRootfs,
   startRealNode,
   stopRealNode,
@@ -74,6 +78,34 @@ function tcpConnects(host: string, port: number, timeoutMs: number): Promise<boo
     s.connect(port, host);
   });
 }
+
+// tools/cluster/node with `env`, as another test run would call it: its exit code and output.
+function nodeScript(args: string[], env: Record<string, string>): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      join(REPO_ROOT, 'tools/cluster/node'),
+      args,
+      { env: { ...process.env, ...env } },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, output: stdout + stderr });
+      },
+    );
+  });
+}
+
+describe('the real node on a machine that cannot run it', () => {
+  it('fails naming what to install, never skips', async () => {
+    const emptyCache = mkdtempSync(join(tmpdir(), 'sre-platform-empty-cache-'));
+    try {
+      const { code, output } = await nodeScript(['check'], { SRE_PLATFORM_CACHE: emptyCache });
+      expect(code).toBe(1);
+      expect(output).toContain('this machine cannot run the real node; missing:');
+      expect(output).toContain("tool kube-node: run 'tools/install kube-node kubernetes containerd runc cni-plugins");
+    } finally {
+      rmSync(emptyCache, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('the real node', () => {
   const ns = useNamespace('real-node');
@@ -201,6 +233,32 @@ describe('the real node', () => {
     } finally {
       server.close();
     }
+  });
+
+  it('makes a second run wait for it, saying who holds it, and give up after its wait', async () => {
+    const runPid = process.env['SRE_TEST_RUN_PID']!;
+    const { code, output } = await nodeScript(['up'], {
+      CLUSTER_KUBECONFIG: cluster().kubeconfig,
+      NODE_OWNER_PID: String(process.pid), // alive, and not this run
+      NODE_WAIT: '1',
+    });
+    expect(code).toBe(75);
+    expect(output).toContain(`held by pid ${runPid}, cluster ${cluster().kubeconfig}; waiting up to 1s`);
+    expect(output).toContain(`the real node is held by pid ${runPid} (${cluster().kubeconfig})`);
+    // The holder's node is untouched.
+    const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
+    const node = await api.readNode({ name: REAL_NODE.name });
+    expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+  });
+
+  it('takes over a node whose run died, tearing the stale one down first', async () => {
+    await stopRealNode();
+    const dead = spawnSync('true').pid;
+    const stale = await nodeScript(['up'], { CLUSTER_KUBECONFIG: cluster().kubeconfig, NODE_OWNER_PID: String(dead) });
+    expect(stale.code).toBe(0);
+    const node = await startRealNode(cluster());
+    expect(node.log).toContain(`its owner (pid ${dead}) is gone: tearing the stale node down`);
+    expect(node.log).toContain('Ready in');
   });
 
   it('stops and leaves the host as it found it: sysctls, interfaces, nftables, mounts, cgroups, paths', async () => {
