@@ -149,10 +149,12 @@ describe('the real node', () => {
 
   it('runs a locally made image as a real container and serves its ClusterIP through kube-proxy', async () => {
     const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
-    const script = `require('http').createServer((q, s) => s.end('served by ' + require('os').hostname() +
-      ' as uid ' + process.getuid())).listen(8080, () => console.log('listening'))`;
+    const script = `const seccomp = /Seccomp:\\s*(\\d)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1];
+      require('http').createServer((q, s) => s.end('served by ' + require('os').hostname() +
+      ' as uid ' + process.getuid() + ', seccomp mode ' + seccomp)).listen(8080, () => console.log('listening'))`;
     const pod = nodePod('web', NON_ROOT_IMAGE, script, {
-      securityContext: { runAsNonRoot: true },
+      // runc's seccomp support is real: the runtime's default profile applies.
+      securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
       restartPolicy: 'Always',
     });
     pod.spec!.containers[0]!.readinessProbe = { httpGet: { path: '/', port: 8080 }, periodSeconds: 1 };
@@ -175,7 +177,8 @@ describe('the real node', () => {
       const res = await fetch(`http://${svc.spec!.clusterIP}/`, { signal: AbortSignal.timeout(5_000) });
       return res.ok ? res.text() : undefined;
     });
-    expect(body).toBe('served by web as uid 65532');
+    // Seccomp mode 2: a filter, the runtime's default profile.
+    expect(body).toBe('served by web as uid 65532, seccomp mode 2');
     // The apiserver reaches the kubelet at the node's InternalIP for logs.
     const log = await api.readNamespacedPodLog({ name: 'web', namespace: ns.name, container: 'app' });
     expect(log).toContain('listening');
@@ -197,7 +200,7 @@ describe('the real node', () => {
     );
   });
 
-  it('lets pods reach this machine but nothing beyond it', async () => {
+  it("lets pods reach this machine but nothing beyond it, nor the kubelet's API", async () => {
     const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
     // Beyond this machine: the package registry, which this machine itself does reach.
     const outside = (await lookup('registry.npmjs.org', { family: 4 })).address;
@@ -217,17 +220,18 @@ describe('the real node', () => {
           s.on('timeout', () => { s.destroy(); done('timeout'); });
           s.on('error', (e) => done(e.code));
         });
-        (async () => console.log(JSON.stringify({
-          node: await probe('${REAL_NODE.ip}', ${port}, 30000),
-          outside: await probe('${outside}', 443, 10000),
-        })))();`;
+        Promise.all([
+          probe('${REAL_NODE.ip}', ${port}, 30000),
+          probe('${outside}', 443, 10000),
+          probe('${REAL_NODE.ip}', 10250, 10000),
+        ]).then(([node, outside, kubelet]) => console.log(JSON.stringify({ node, outside, kubelet })));`;
       await api.createNamespacedPod({ namespace: ns.name, body: nodePod('probe', NON_ROOT_IMAGE, script) });
       await waitFor('the probe pod to finish', async () => {
         const p = await api.readNamespacedPod({ name: 'probe', namespace: ns.name });
         return p.status?.phase === 'Succeeded' ? p : undefined;
       });
       const log = await api.readNamespacedPodLog({ name: 'probe', namespace: ns.name, container: 'app' });
-      expect(JSON.parse(log.trim())).toEqual({ node: 'connected', outside: 'timeout' });
+      expect(JSON.parse(log.trim())).toEqual({ node: 'connected', outside: 'timeout', kubelet: 'timeout' });
       // It was the node's drop that stopped it (pods' traffic is masqueraded, so nothing else would).
       expect(dropCount()).toBeGreaterThan(dropsBefore);
     } finally {
