@@ -55,21 +55,27 @@ pip_venv() {
   "$dir/venv/bin/pip" install --quiet --disable-pip-version-check --no-input "$@"
 }
 
+# kubernetes_build <dir> <cmd>...: k8s.io/kubernetes/cmd/<cmd> with tools/go/kubernetes, version info set with the
+# same ldflags as upstream release builds.
+kubernetes_build() {
+  local dir=$1 v=$KUBERNETES_VERSION minor ld="" date cmd pkgs=()
+  shift
+  minor=${v#v1.}
+  minor=${minor%%.*}
+  # The date the release was published to the module proxy: reproducible, unlike the build time.
+  date=$(cd "$ROOT/tools/go/kubernetes" && go list -m -f '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}' k8s.io/kubernetes)
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.buildDate=${date:-1970-01-01T00:00:00Z}"
+  done
+  for cmd in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$cmd"); done
+  GO_BUILD_TAGS=selinux,notest,grpcnotrace go_build "$dir" kubernetes "$ld" "${pkgs[@]}"
+}
+
 recipe_kubernetes() {
   VERSION=$KUBERNETES_VERSION
   METHOD="go build k8s.io/kubernetes@$VERSION with tools/go/kubernetes (about 10 minutes cold on 2 cores)"
   install_into() {
-    local v=$VERSION minor ld="" date
-    minor=${v#v1.}
-    minor=${minor%%.*}
-    # The date the release was published to the module proxy: reproducible, unlike the build time.
-    date=$(cd "$ROOT/tools/go/kubernetes" && go list -m -f '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}' k8s.io/kubernetes)
-    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-      ld+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.buildDate=${date:-1970-01-01T00:00:00Z}"
-    done
-    GO_BUILD_TAGS=selinux,notest,grpcnotrace go_build "$1" kubernetes "$ld" \
-      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-      k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+    kubernetes_build "$1" kube-apiserver kube-controller-manager kube-scheduler kubectl
   }
   smoke() {
     "$1/bin/kube-apiserver" --version | grep -qx "Kubernetes $VERSION" &&
@@ -258,17 +264,7 @@ apt_extract() {
 recipe_kube_node() {
   VERSION=$KUBERNETES_VERSION
   METHOD="go build kubelet and kube-proxy from k8s.io/kubernetes@$VERSION with tools/go/kubernetes"
-  install_into() {
-    local v=$VERSION minor ld="" date
-    minor=${v#v1.}
-    minor=${minor%%.*}
-    date=$(cd "$ROOT/tools/go/kubernetes" && go list -m -f '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}' k8s.io/kubernetes)
-    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-      ld+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.buildDate=${date:-1970-01-01T00:00:00Z}"
-    done
-    GO_BUILD_TAGS=selinux,notest,grpcnotrace go_build "$1" kubernetes "$ld" \
-      k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
-  }
+  install_into() { kubernetes_build "$1" kubelet kube-proxy; }
   smoke() {
     "$1/bin/kubelet" --version | grep -qx "Kubernetes $VERSION" &&
       "$1/bin/kube-proxy" --version | grep -qx "Kubernetes $VERSION"
