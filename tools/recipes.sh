@@ -186,23 +186,9 @@ recipe_wrk() {
   BIN=bin
   METHOD="apt-get download wrk=$VERSION libluajit-5.1-2=$LUAJIT_DEB_VERSION, extracted"
   install_into() {
-    need apt-get "wrk comes from Debian's package; on other systems install wrk 4.x yourself and put it on PATH."
-    need dpkg-deb "Install dpkg (Debian/Ubuntu base system)."
-    if ! apt-cache show "wrk=$VERSION" "libluajit-5.1-2=$LUAJIT_DEB_VERSION" >/dev/null 2>&1; then
-      [ "$(id -u)" = 0 ] || die "apt does not know wrk=$VERSION: run 'apt-get update' as root once, then retry"
-      apt-get update -qq
-    fi
-    (cd "$1" && apt-get download -q "wrk=$VERSION" "libluajit-5.1-2=$LUAJIT_DEB_VERSION" &&
-      for deb in ./*.deb; do dpkg-deb -x "$deb" .; done && rm -f ./*.deb)
-    # wrk links LuaJIT dynamically: a wrapper points the loader at the extracted copy.
-    local libdir
-    libdir=$(dirname "$(find "$1/usr/lib" -name 'libluajit-5.1.so.2' | head -n 1)")
-    mkdir -p "$1/bin"
-    cat >"$1/bin/wrk" <<WRAPPER
-#!/bin/sh
-LD_LIBRARY_PATH="$libdir\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$1/usr/bin/wrk" "\$@"
-WRAPPER
-    chmod +x "$1/bin/wrk"
+    apt_extract "$1" "wrk=$VERSION" "libluajit-5.1-2=$LUAJIT_DEB_VERSION"
+    # wrk links LuaJIT dynamically.
+    lib_wrapper "$1" usr/bin/wrk libluajit-5.1.so.2
   }
   smoke() { { "$1/bin/wrk" --version 2>&1 || true; } | grep -q "wrk debian/$VERSION"; }
 }
@@ -259,6 +245,19 @@ apt_extract() {
     apt-get update -qq
   fi
   (cd "$dir" && apt-get download -q "$@" && for deb in ./*.deb; do dpkg-deb -x "$deb" .; done && rm -f ./*.deb)
+}
+
+# lib_wrapper <dir> <program> <library>: <dir>/bin/<name> runs <dir>/<program> with the loader pointed at the
+# extracted copy of <library> (and whatever lies beside it).
+lib_wrapper() {
+  local dir=$1 program=$2 libdir
+  libdir=$(dirname "$(find "$dir/usr/lib" -name "$3" | head -n 1)")
+  mkdir -p "$dir/bin"
+  cat >"$dir/bin/$(basename "$program")" <<WRAPPER
+#!/bin/sh
+LD_LIBRARY_PATH="$libdir\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$dir/$program" "\$@"
+WRAPPER
+  chmod +x "$dir/bin/$(basename "$program")"
 }
 
 recipe_kube_node() {
@@ -332,14 +331,7 @@ recipe_nftables() {
   METHOD="apt-get download nftables=$VERSION and its two libraries Debian lacks by default, extracted"
   install_into() {
     apt_extract "$1" "nftables=$VERSION" "libnftables1=$VERSION" "libnftnl11=$LIBNFTNL_DEB_VERSION"
-    local libdir
-    libdir=$(dirname "$(find "$1/usr/lib" -name 'libnftables.so.1' | head -n 1)")
-    mkdir -p "$1/bin"
-    cat >"$1/bin/nft" <<WRAPPER
-#!/bin/sh
-LD_LIBRARY_PATH="$libdir\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$1/usr/sbin/nft" "\$@"
-WRAPPER
-    chmod +x "$1/bin/nft"
+    lib_wrapper "$1" usr/sbin/nft libnftables.so.1
   }
   smoke() { "$1/bin/nft" --version | grep -q "v${VERSION%%-*}"; }
 }
