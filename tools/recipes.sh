@@ -350,3 +350,12 @@ recipe_pause() {
     wait "$pid"
   }
 }
+
+recipe_coredns() {
+  VERSION=$COREDNS_VERSION
+  METHOD="go install github.com/coredns/coredns@$VERSION"
+  install_into() {
+    go_install "$1" "-X github.com/coredns/coredns/coremain.GitCommit=$VERSION" "github.com/coredns/coredns@$VERSION"
+  }
+  smoke() { "$1/bin/coredns" -version | grep -q "CoreDNS-${VERSION#v}"; }
+}

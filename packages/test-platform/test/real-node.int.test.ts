@@ -79,6 +79,43 @@ function tcpConnects(host: string, port: number, timeoutMs: number): Promise<boo
   });
 }
 
+// A web server pod on the real node (uid 65532, the runtime's seccomp profile) behind a ClusterIP Service of
+// the same name; resolves once the pod is Ready.
+async function webService(namespace: string, name: string): Promise<{ pod: k8s.V1Pod; clusterIP: string }> {
+  const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
+  const script = `const seccomp = /Seccomp:\\s*(\\d)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1];
+    require('http').createServer((q, s) => s.end('served by ' + require('os').hostname() +
+    ' as uid ' + process.getuid() + ', seccomp mode ' + seccomp)).listen(8080, () => console.log('listening'))`;
+  const pod = nodePod(name, NON_ROOT_IMAGE, script, {
+    securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+    restartPolicy: 'Always',
+  });
+  pod.spec!.containers[0]!.readinessProbe = { httpGet: { path: '/', port: 8080 }, periodSeconds: 1 };
+  await api.createNamespacedPod({ namespace, body: pod });
+  const svc = await api.createNamespacedService({
+    namespace,
+    body: { metadata: { name }, spec: { selector: { app: name }, ports: [{ port: 80, targetPort: 8080 }] } },
+  });
+  const ready = await waitFor(`the ${name} pod to be Ready`, async () => {
+    const p = await api.readNamespacedPod({ name, namespace });
+    return p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? p : undefined;
+  });
+  return { pod: ready, clusterIP: svc.spec!.clusterIP! };
+}
+
+// Runs `script` in a pod on the real node until it exits 0; its log.
+async function runPod(namespace: string, name: string, script: string): Promise<string> {
+  const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
+  await api.createNamespacedPod({ namespace, body: nodePod(name, NON_ROOT_IMAGE, script) });
+  const phase = await waitFor(`the ${name} pod to finish`, async () => {
+    const p = await api.readNamespacedPod({ name, namespace });
+    return p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? p.status.phase : undefined;
+  });
+  const log = await api.readNamespacedPodLog({ name, namespace, container: 'app' });
+  if (phase !== 'Succeeded') throw new Error(`pod ${name} failed:\n${log}`);
+  return log;
+}
+
 // tools/cluster/node with `env`, as another test run would call it: its exit code and output.
 function nodeScript(args: string[], env: Record<string, string>): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
@@ -149,32 +186,15 @@ describe('the real node', () => {
 
   it('runs a locally made image as a real container and serves its ClusterIP through kube-proxy', async () => {
     const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
-    const script = `const seccomp = /Seccomp:\\s*(\\d)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1];
-      require('http').createServer((q, s) => s.end('served by ' + require('os').hostname() +
-      ' as uid ' + process.getuid() + ', seccomp mode ' + seccomp)).listen(8080, () => console.log('listening'))`;
-    const pod = nodePod('web', NON_ROOT_IMAGE, script, {
-      // runc's seccomp support is real: the runtime's default profile applies.
-      securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
-      restartPolicy: 'Always',
-    });
-    pod.spec!.containers[0]!.readinessProbe = { httpGet: { path: '/', port: 8080 }, periodSeconds: 1 };
-    await api.createNamespacedPod({ namespace: ns.name, body: pod });
-    const svc = await api.createNamespacedService({
-      namespace: ns.name,
-      body: { metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] } },
-    });
-
-    const ready = await waitFor('the web pod to be Ready', async () => {
-      const p = await api.readNamespacedPod({ name: 'web', namespace: ns.name });
-      return p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? p : undefined;
-    });
+    // runc's seccomp support is real: the runtime's default profile applies.
+    const { pod: ready, clusterIP } = await webService(ns.name, 'web');
     expect(ready.spec?.nodeName).toBe(REAL_NODE.name);
     expect(ready.status?.podIP).toMatch(/^10\.244\.0\./);
     expect(ready.status?.containerStatuses?.[0]?.restartCount).toBe(0);
 
     // From this machine to the ClusterIP: kube-proxy's nftables rules send it to the pod.
     const body = await waitFor('the ClusterIP to answer', async () => {
-      const res = await fetch(`http://${svc.spec!.clusterIP}/`, { signal: AbortSignal.timeout(5_000) });
+      const res = await fetch(`http://${clusterIP}/`, { signal: AbortSignal.timeout(5_000) });
       return res.ok ? res.text() : undefined;
     });
     // Seccomp mode 2: a filter, the runtime's default profile.
@@ -182,6 +202,23 @@ describe('the real node', () => {
     // The apiserver reaches the kubelet at the node's InternalIP for logs.
     const log = await api.readNamespacedPodLog({ name: 'web', namespace: ns.name, container: 'app' });
     expect(log).toContain('listening');
+  });
+
+  it('finds Services by name through the cluster DNS, CoreDNS running on the node from a local image', async () => {
+    const { clusterIP } = await webService(ns.name, 'named');
+    const log = await runPod(
+      ns.name,
+      'client',
+      `Promise.all([
+        require('dns').promises.lookup('named.${ns.name}.svc.cluster.local'),
+        fetch('http://named/').then((r) => r.text()),
+      ]).then(([a, body]) => console.log(JSON.stringify({ address: a.address, body })))`,
+    );
+    // By its full name and by its short name (the pod's search path), pod to Service to pod on one bridge.
+    expect(JSON.parse(log.trim())).toEqual({
+      address: clusterIP,
+      body: 'served by named as uid 65532, seccomp mode 2',
+    });
   });
 
   it("refuses a root image under pod-level runAsNonRoot with the kubelet's own message", async () => {
@@ -201,7 +238,6 @@ describe('the real node', () => {
   });
 
   it("lets pods reach this machine but nothing beyond it, nor the kubelet's API", async () => {
-    const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
     // Beyond this machine: the package registry, which this machine itself does reach.
     const outside = (await lookup('registry.npmjs.org', { family: 4 })).address;
     expect(await tcpConnects(outside, 443, 30_000)).toBe(true);
@@ -225,12 +261,7 @@ describe('the real node', () => {
           probe('${outside}', 443, 10000),
           probe('${REAL_NODE.ip}', 10250, 10000),
         ]).then(([node, outside, kubelet]) => console.log(JSON.stringify({ node, outside, kubelet })));`;
-      await api.createNamespacedPod({ namespace: ns.name, body: nodePod('probe', NON_ROOT_IMAGE, script) });
-      await waitFor('the probe pod to finish', async () => {
-        const p = await api.readNamespacedPod({ name: 'probe', namespace: ns.name });
-        return p.status?.phase === 'Succeeded' ? p : undefined;
-      });
-      const log = await api.readNamespacedPodLog({ name: 'probe', namespace: ns.name, container: 'app' });
+      const log = await runPod(ns.name, 'probe', script);
       expect(JSON.parse(log.trim())).toEqual({ node: 'connected', outside: 'timeout', kubelet: 'timeout' });
       // It was the node's drop that stopped it (pods' traffic is masqueraded, so nothing else would).
       expect(dropCount()).toBeGreaterThan(dropsBefore);
