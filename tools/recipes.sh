@@ -353,9 +353,9 @@ recipe_pause() {
 
 recipe_coredns() {
   VERSION=$COREDNS_VERSION
-  METHOD="go install github.com/coredns/coredns@$VERSION"
-  install_into() {
-    go_install "$1" "-X github.com/coredns/coredns/coremain.GitCommit=$VERSION" "github.com/coredns/coredns@$VERSION"
+  METHOD="go build github.com/coredns/coredns@$VERSION with tools/go/coredns (our plugins only)"
+  install_into() { go_build "$1" coredns "-X github.com/coredns/coredns/coremain.GitCommit=$VERSION" .; }
+  smoke() {
+    "$1/bin/coredns" -version | grep -q "CoreDNS-${VERSION#v}" && "$1/bin/coredns" -plugins | grep -qx kubernetes
   }
-  smoke() { "$1/bin/coredns" -version | grep -q "CoreDNS-${VERSION#v}"; }
 }

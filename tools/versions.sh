@@ -56,5 +56,5 @@ NFTABLES_DEB_VERSION=1.0.6-2+deb12u2
 LIBNFTNL_DEB_VERSION=1.2.4-2
 # The node's pause program is our own (tools/go/pause): its version is its source's hash.
 PAUSE_VERSION=$(cat "$ROOT/tools/go/pause/main.go" "$ROOT/tools/go/pause/go.mod" | sha256sum | cut -c1-12)
-# Cluster DNS on the real node: go install from the module proxy, run from a locally made image.
-COREDNS_VERSION=v1.14.7
+# Cluster DNS on the real node, built through the wrapper module tools/go/coredns (our plugins only).
+COREDNS_VERSION=$(gomod_version coredns github.com/coredns/coredns)
