@@ -10,7 +10,7 @@ export PATH := $(NODE_BIN):$(PATH)
 DEPS_STAMP := node_modules/.sre-platform-deps
 # Everything the integration tests start; make test installs them first (cached after the first run).
 TEST_TOOLS := kubernetes etcd kwok helm prometheus prometheus-adapter moto postgres shellcheck yamllint actionlint \
-  netpol-analyzer kube-score wrk
+  netpol-analyzer kube-score wrk kube-node containerd runc cni-plugins nftables pause coredns
 # What `make bench` runs on: a real PostgreSQL, and wrk as the load generator.
 BENCH_TOOLS := postgres wrk
 
@@ -37,7 +37,7 @@ up: deps ## run every service locally on embedded defaults; Ctrl-C stops them al
 test: deps tools ## run every test (unit and integration), installing what they need
 	@node tools/dev/test.ts $(ARGS)
 
-SHELL_SCRIPTS := tools/install tools/recipes.sh tools/versions.sh tools/cluster/cluster tools/go/regen-kubernetes.sh .ci/run \
+SHELL_SCRIPTS := tools/install tools/recipes.sh tools/versions.sh tools/cluster/cluster tools/cluster/node tools/go/regen-kubernetes.sh .ci/run \
   platform/payments/deploy.sh platform/payments/test.sh
 
 lint: deps ## eslint (type-aware), prettier, tsc, shellcheck, buf lint, helm lint
@@ -62,7 +62,7 @@ bench: deps ## run the benchmarks (ratios against baselines measured in the same
 	@tools/install $(BENCH_TOOLS)
 	@node tools/dev/bench.ts
 
-cluster-up: ## start a local Kubernetes control plane (kwok nodes); warm start takes seconds
+cluster-up: ## start a local Kubernetes control plane (kwok nodes; REAL_NODE=1 adds a real node, as root)
 	@tools/cluster/cluster up
 
 cluster-down: ## delete the local cluster and its state

@@ -43,7 +43,7 @@ go_install() {
   local dir=$1 ldflags=$2
   shift 2
   mkdir -p "$dir/bin"
-  GOBIN="$dir/bin" CGO_ENABLED=0 GOFLAGS='' go install -trimpath -ldflags "-s -w $ldflags" "$@"
+  GOBIN="$dir/bin" CGO_ENABLED=0 GOFLAGS='' go install -trimpath -tags "${GO_BUILD_TAGS:-}" -ldflags "-s -w $ldflags" "$@"
 }
 
 # pip_venv <dir> <requirement>...: a private virtualenv; executables land in <dir>/venv/bin.
@@ -55,21 +55,27 @@ pip_venv() {
   "$dir/venv/bin/pip" install --quiet --disable-pip-version-check --no-input "$@"
 }
 
+# kubernetes_build <dir> <cmd>...: k8s.io/kubernetes/cmd/<cmd> with tools/go/kubernetes, version info set with the
+# same ldflags as upstream release builds.
+kubernetes_build() {
+  local dir=$1 v=$KUBERNETES_VERSION minor ld="" date cmd pkgs=()
+  shift
+  minor=${v#v1.}
+  minor=${minor%%.*}
+  # The date the release was published to the module proxy: reproducible, unlike the build time.
+  date=$(cd "$ROOT/tools/go/kubernetes" && go list -m -f '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}' k8s.io/kubernetes)
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.buildDate=${date:-1970-01-01T00:00:00Z}"
+  done
+  for cmd in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$cmd"); done
+  GO_BUILD_TAGS=selinux,notest,grpcnotrace go_build "$dir" kubernetes "$ld" "${pkgs[@]}"
+}
+
 recipe_kubernetes() {
   VERSION=$KUBERNETES_VERSION
   METHOD="go build k8s.io/kubernetes@$VERSION with tools/go/kubernetes (about 10 minutes cold on 2 cores)"
   install_into() {
-    local v=$VERSION minor ld="" date
-    minor=${v#v1.}
-    minor=${minor%%.*}
-    # The date the release was published to the module proxy: reproducible, unlike the build time.
-    date=$(cd "$ROOT/tools/go/kubernetes" && go list -m -f '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}' k8s.io/kubernetes)
-    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-      ld+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.buildDate=${date:-1970-01-01T00:00:00Z}"
-    done
-    GO_BUILD_TAGS=selinux,notest,grpcnotrace go_build "$1" kubernetes "$ld" \
-      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-      k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+    kubernetes_build "$1" kube-apiserver kube-controller-manager kube-scheduler kubectl
   }
   smoke() {
     "$1/bin/kube-apiserver" --version | grep -qx "Kubernetes $VERSION" &&
@@ -180,23 +186,9 @@ recipe_wrk() {
   BIN=bin
   METHOD="apt-get download wrk=$VERSION libluajit-5.1-2=$LUAJIT_DEB_VERSION, extracted"
   install_into() {
-    need apt-get "wrk comes from Debian's package; on other systems install wrk 4.x yourself and put it on PATH."
-    need dpkg-deb "Install dpkg (Debian/Ubuntu base system)."
-    if ! apt-cache show "wrk=$VERSION" "libluajit-5.1-2=$LUAJIT_DEB_VERSION" >/dev/null 2>&1; then
-      [ "$(id -u)" = 0 ] || die "apt does not know wrk=$VERSION: run 'apt-get update' as root once, then retry"
-      apt-get update -qq
-    fi
-    (cd "$1" && apt-get download -q "wrk=$VERSION" "libluajit-5.1-2=$LUAJIT_DEB_VERSION" &&
-      for deb in ./*.deb; do dpkg-deb -x "$deb" .; done && rm -f ./*.deb)
-    # wrk links LuaJIT dynamically: a wrapper points the loader at the extracted copy.
-    local libdir
-    libdir=$(dirname "$(find "$1/usr/lib" -name 'libluajit-5.1.so.2' | head -n 1)")
-    mkdir -p "$1/bin"
-    cat >"$1/bin/wrk" <<WRAPPER
-#!/bin/sh
-LD_LIBRARY_PATH="$libdir\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$1/usr/bin/wrk" "\$@"
-WRAPPER
-    chmod +x "$1/bin/wrk"
+    apt_extract "$1" "wrk=$VERSION" "libluajit-5.1-2=$LUAJIT_DEB_VERSION"
+    # wrk links LuaJIT dynamically.
+    lib_wrapper "$1" usr/bin/wrk libluajit-5.1.so.2
   }
   smoke() { { "$1/bin/wrk" --version 2>&1 || true; } | grep -q "wrk debian/$VERSION"; }
 }
@@ -240,4 +232,130 @@ recipe_kube_score() {
     go_install "$1" "-X main.version=${VERSION#v}" "github.com/zegl/kube-score/cmd/kube-score@$VERSION"
   }
   smoke() { "$1/bin/kube-score" version | grep -q "version: ${VERSION#v}"; }
+}
+
+# apt_extract <dir> <package=version>...: Debian packages unpacked into <dir> (no root, no maintainer scripts).
+apt_extract() {
+  need apt-get "This tool comes from Debian's packages; on other systems install it yourself and put it on PATH."
+  need dpkg-deb "Install dpkg (Debian/Ubuntu base system)."
+  local dir=$1
+  shift
+  if ! apt-cache show "$@" >/dev/null 2>&1; then
+    [ "$(id -u)" = 0 ] || die "apt does not know $*: run 'apt-get update' as root once, then retry"
+    apt-get update -qq
+  fi
+  (cd "$dir" && apt-get download -q "$@" && for deb in ./*.deb; do dpkg-deb -x "$deb" .; done && rm -f ./*.deb)
+}
+
+# lib_wrapper <dir> <program> <library>: <dir>/bin/<name> runs <dir>/<program> with the loader pointed at the
+# extracted copy of <library> (and whatever lies beside it).
+lib_wrapper() {
+  local dir=$1 program=$2 libdir
+  libdir=$(dirname "$(find "$dir/usr/lib" -name "$3" | head -n 1)")
+  mkdir -p "$dir/bin"
+  cat >"$dir/bin/$(basename "$program")" <<WRAPPER
+#!/bin/sh
+LD_LIBRARY_PATH="$libdir\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$dir/$program" "\$@"
+WRAPPER
+  chmod +x "$dir/bin/$(basename "$program")"
+}
+
+recipe_kube_node() {
+  VERSION=$KUBERNETES_VERSION
+  METHOD="go build kubelet and kube-proxy from k8s.io/kubernetes@$VERSION with tools/go/kubernetes"
+  install_into() { kubernetes_build "$1" kubelet kube-proxy; }
+  smoke() {
+    "$1/bin/kubelet" --version | grep -qx "Kubernetes $VERSION" &&
+      "$1/bin/kube-proxy" --version | grep -qx "Kubernetes $VERSION"
+  }
+}
+
+recipe_containerd() {
+  VERSION=$CONTAINERD_VERSION
+  METHOD="go install github.com/containerd/containerd/v2@$VERSION (CGO off)"
+  install_into() {
+    local m=github.com/containerd/containerd/v2
+    # The tags of upstream's static release build; with CGO off the btrfs snapshotter is left out.
+    GO_BUILD_TAGS=urfave_cli_no_docs,osusergo,netgo,static_build go_install "$1" \
+      "-X $m/version.Version=$VERSION -X $m/version.Package=$m" \
+      "$m/cmd/containerd@$VERSION" "$m/cmd/containerd-shim-runc-v2@$VERSION" "$m/cmd/ctr@$VERSION"
+  }
+  smoke() {
+    "$1/bin/containerd" --version | grep -q " $VERSION" && "$1/bin/ctr" --version | grep -q "$VERSION" &&
+      "$1/bin/containerd-shim-runc-v2" -v | grep -q "$VERSION"
+  }
+}
+
+recipe_runc() {
+  VERSION=$RUNC_VERSION
+  METHOD="go install github.com/opencontainers/runc@$VERSION (static, with seccomp from Debian's libseccomp-dev)"
+  install_into() {
+    need gcc "runc has C parts (nsenter, seccomp): install a C compiler (Debian/Ubuntu: apt-get install gcc libc6-dev)."
+    need pkg-config "Install pkg-config (Debian/Ubuntu: apt-get install pkgconf)."
+    local sysroot="$1/build"
+    mkdir -p "$sysroot" "$1/bin"
+    apt_extract "$sysroot" "libseccomp-dev=$LIBSECCOMP_DEB_VERSION" "libseccomp2=$LIBSECCOMP_DEB_VERSION"
+    # pkg-config prefixes the .pc file's -I and -L paths with the sysroot; -static picks libseccomp.a.
+    PKG_CONFIG_PATH="$sysroot/usr/lib/x86_64-linux-gnu/pkgconfig" PKG_CONFIG_LIBDIR="" PKG_CONFIG_SYSROOT_DIR="$sysroot" \
+      GOBIN="$1/bin" CGO_ENABLED=1 GOFLAGS='' go install -trimpath -tags "seccomp urfave_cli_no_docs netgo osusergo" \
+      -ldflags "-s -w -X main.version=${VERSION#v} -linkmode external -extldflags -static" \
+      "github.com/opencontainers/runc@$VERSION"
+    rm -rf "$sysroot"
+  }
+  smoke() {
+    "$1/bin/runc" --version | grep -q "runc version ${VERSION#v}" &&
+      "$1/bin/runc" --version | grep -q 'libseccomp: 2'
+  }
+}
+
+recipe_cni_plugins() {
+  VERSION=$CNI_PLUGINS_VERSION
+  METHOD="go install github.com/containernetworking/plugins@$VERSION (bridge, host-local, loopback, portmap)"
+  install_into() {
+    local m=github.com/containernetworking/plugins
+    go_install "$1" "-X $m/pkg/utils/buildversion.BuildVersion=$VERSION" \
+      "$m/plugins/main/bridge@$VERSION" "$m/plugins/ipam/host-local@$VERSION" \
+      "$m/plugins/main/loopback@$VERSION" "$m/plugins/meta/portmap@$VERSION"
+  }
+  smoke() {
+    local p
+    for p in bridge host-local loopback portmap; do
+      CNI_COMMAND=VERSION "$1/bin/$p" </dev/null | grep -q cniVersion || return 1
+    done
+    "$1/bin/bridge" --version 2>&1 | grep -q "$VERSION"
+  }
+}
+
+recipe_nftables() {
+  VERSION=$NFTABLES_DEB_VERSION
+  METHOD="apt-get download nftables=$VERSION and its two libraries Debian lacks by default, extracted"
+  install_into() {
+    apt_extract "$1" "nftables=$VERSION" "libnftables1=$VERSION" "libnftnl11=$LIBNFTNL_DEB_VERSION"
+    lib_wrapper "$1" usr/sbin/nft libnftables.so.1
+  }
+  smoke() { "$1/bin/nft" --version | grep -q "v${VERSION%%-*}"; }
+}
+
+recipe_pause() {
+  VERSION=$PAUSE_VERSION
+  METHOD="go build tools/go/pause (the real node's sandbox process)"
+  install_into() { go_build "$1" pause "" .; }
+  # It must exit 0 on SIGTERM, as the kubelet's sandbox stop expects.
+  smoke() {
+    local pid
+    "$1/bin/pause" &
+    pid=$!
+    sleep 0.2
+    kill -TERM "$pid"
+    wait "$pid"
+  }
+}
+
+recipe_coredns() {
+  VERSION=$COREDNS_VERSION
+  METHOD="go build github.com/coredns/coredns@$VERSION with tools/go/coredns (our plugins only)"
+  install_into() { go_build "$1" coredns "-X github.com/coredns/coredns/coremain.GitCommit=$VERSION" .; }
+  smoke() {
+    "$1/bin/coredns" -version | grep -q "CoreDNS-${VERSION#v}" && "$1/bin/coredns" -plugins | grep -qx kubernetes
+  }
 }

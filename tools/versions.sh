@@ -42,3 +42,19 @@ POSTGRES_NPM_VERSION=18.4.0-beta.17
 NETPOL_ANALYZER_VERSION=$(gomod_version netpol-analyzer github.com/np-guard/netpol-analyzer)
 # Manifest linter (security contexts, probes, NetworkPolicy coverage): go install from the module proxy.
 KUBE_SCORE_VERSION=v1.20.0
+
+# The real node (tools/cluster/node): the kubelet and kube-proxy come from the kubernetes wrapper module
+# above (KUBERNETES_VERSION); the container runtime from the Go module proxy. containerd's own
+# script/setup/runc-version names the runc it is tested with.
+CONTAINERD_VERSION=v2.2.9
+RUNC_VERSION=v1.3.6
+CNI_PLUGINS_VERSION=v1.9.1
+# runc's seccomp support links libseccomp statically: its headers and archive from Debian, build-time only.
+LIBSECCOMP_DEB_VERSION=2.5.4-1+deb12u1
+# kube-proxy's nftables mode, the portmap plugin's nftables backend and the node's egress drop use nft.
+NFTABLES_DEB_VERSION=1.0.6-2+deb12u2
+LIBNFTNL_DEB_VERSION=1.2.4-2
+# The node's pause program is our own (tools/go/pause): its version is its source's hash.
+PAUSE_VERSION=$(cat "$ROOT/tools/go/pause/main.go" "$ROOT/tools/go/pause/go.mod" | sha256sum | cut -c1-12)
+# Cluster DNS on the real node, built through the wrapper module tools/go/coredns (our plugins only).
+COREDNS_VERSION=$(gomod_version coredns github.com/coredns/coredns)

@@ -27,7 +27,7 @@ mapfile -t mods < <(
   echo "require k8s.io/kubernetes $version"
   echo
   echo "tool ("
-  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do echo "	k8s.io/kubernetes/cmd/$c"; done
+  for c in kube-apiserver kube-controller-manager kube-proxy kube-scheduler kubectl kubelet; do echo "	k8s.io/kubernetes/cmd/$c"; done
   echo ")"
   echo
   echo "replace ("

@@ -45,6 +45,8 @@ export default async function setup(project: TestProject) {
     .filter((c): c is Component => (COMPONENTS as readonly string[]).includes(c));
   const started = new Map<Component, { info: unknown; stop: () => Promise<void> }>();
   const t0 = Date.now();
+  // The run that owns the real node, if a test starts it (node.ts); the cluster's teardown stops it.
+  process.env['SRE_TEST_RUN_PID'] = String(process.pid);
 
   // If vitest dies without running teardown, leave nothing behind.
   const onExit = () => {

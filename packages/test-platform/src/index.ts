@@ -13,6 +13,16 @@ export type { PlatformInfo } from './global-setup.ts';
 export { MissingToolError, REPO_ROOT, toolBin } from './tools.ts';
 export { startPostgres } from './postgres.ts';
 export { describeDatabaseStartup, type DatabaseStartupScenario } from './database-startup.ts';
+export {
+  REAL_NODE,
+  hostState,
+  importImage,
+  nodeRootfs,
+  removeRootfs,
+  startRealNode,
+  stopRealNode,
+  type HostState,
+} from './node.ts';
 
 function component<K extends keyof PlatformInfo>(key: K): NonNullable<PlatformInfo[K]> {
   const info = inject('platform')[key];

@@ -1,0 +1,305 @@
+// The real node (tools/cluster/node): real containers from locally made images beside the kwok nodes,
+// kept from the network beyond this machine, and gone without a trace afterwards. The tests run in order:
+// the last one stops the node and compares the host with the snapshot taken before it started.
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { lookup } from 'node:dns/promises';
+import { createServer, Socket, type Server } from 'node:net';
+
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import {
+  cluster,
+  hostState,
+  importImage,
+  kubeConfig,
+  nodeRootfs,
+  REAL_NODE,
+  REPO_ROOT,
+  removeRootfs,
+  startRealNode,
+  stopRealNode,
+  toolBin,
+  uniqueName,
+  useNamespace,
+  type HostState,
+} from '../src/index.ts';
+
+const NON_ROOT_IMAGE = `sre-platform.local/node-test:${uniqueName('nonroot')}`;
+const ROOT_IMAGE = `sre-platform.local/node-test:${uniqueName('root')}`;
+
+// A pod on the real node running the project's Node.js with `script`.
+function nodePod(name: string, image: string, script: string, extra: Partial<k8s.V1PodSpec> = {}): k8s.V1Pod {
+  return {
+    metadata: { name, labels: { app: name } },
+    spec: {
+      nodeSelector: REAL_NODE.nodeSelector,
+      tolerations: REAL_NODE.tolerations,
+      restartPolicy: 'Never',
+      terminationGracePeriodSeconds: 1,
+      containers: [{ name: 'app', image, imagePullPolicy: 'Never', args: ['-e', script] }],
+      ...extra,
+    },
+  };
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: Error | undefined;
+  while (Date.now() < deadline) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err as Error;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+}
+
+function dropCount(): number {
+  const out = execFileSync(`${toolBin('nftables')}/nft`, ['list', 'chain', 'inet', 'sre_platform_node', 'forward'], {
+    encoding: 'utf8',
+  });
+  return Number(/counter packets (\d+)/.exec(out)?.[1] ?? NaN);
+}
+
+function tcpConnects(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = new Socket();
+    s.setTimeout(timeoutMs);
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('timeout', () => (s.destroy(), resolve(false)));
+    s.once('error', () => resolve(false));
+    s.connect(port, host);
+  });
+}
+
+// A web server pod on the real node (uid 65532, the runtime's seccomp profile) behind a ClusterIP Service of
+// the same name; resolves once the pod is Ready.
+async function webService(namespace: string, name: string): Promise<{ pod: k8s.V1Pod; clusterIP: string }> {
+  const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
+  const script = `const seccomp = /Seccomp:\\s*(\\d)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1];
+    require('http').createServer((q, s) => s.end('served by ' + require('os').hostname() +
+    ' as uid ' + process.getuid() + ', seccomp mode ' + seccomp)).listen(8080, () => console.log('listening'))`;
+  const pod = nodePod(name, NON_ROOT_IMAGE, script, {
+    securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+    restartPolicy: 'Always',
+  });
+  pod.spec!.containers[0]!.readinessProbe = { httpGet: { path: '/', port: 8080 }, periodSeconds: 1 };
+  await api.createNamespacedPod({ namespace, body: pod });
+  const svc = await api.createNamespacedService({
+    namespace,
+    body: { metadata: { name }, spec: { selector: { app: name }, ports: [{ port: 80, targetPort: 8080 }] } },
+  });
+  const ready = await waitFor(`the ${name} pod to be Ready`, async () => {
+    const p = await api.readNamespacedPod({ name, namespace });
+    return p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? p : undefined;
+  });
+  return { pod: ready, clusterIP: svc.spec!.clusterIP! };
+}
+
+// Runs `script` in a pod on the real node until it exits 0; its log.
+async function runPod(namespace: string, name: string, script: string): Promise<string> {
+  const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
+  await api.createNamespacedPod({ namespace, body: nodePod(name, NON_ROOT_IMAGE, script) });
+  const phase = await waitFor(`the ${name} pod to finish`, async () => {
+    const p = await api.readNamespacedPod({ name, namespace });
+    return p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? p.status.phase : undefined;
+  });
+  const log = await api.readNamespacedPodLog({ name, namespace, container: 'app' });
+  if (phase !== 'Succeeded') throw new Error(`pod ${name} failed:\n${log}`);
+  return log;
+}
+
+// tools/cluster/node with `env`, as another test run would call it: its exit code and output.
+function nodeScript(args: string[], env: Record<string, string>): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      join(REPO_ROOT, 'tools/cluster/node'),
+      args,
+      { env: { ...process.env, ...env } },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, output: stdout + stderr });
+      },
+    );
+  });
+}
+
+describe('the real node on a machine that cannot run it', () => {
+  it('fails naming what to install, never skips', async () => {
+    const emptyCache = mkdtempSync(join(tmpdir(), 'sre-platform-empty-cache-'));
+    try {
+      const { code, output } = await nodeScript(['check'], { SRE_PLATFORM_CACHE: emptyCache });
+      expect(code).toBe(1);
+      expect(output).toContain('this machine cannot run the real node; missing:');
+      expect(output).toContain("tool kube-node: run 'tools/install kube-node kubernetes containerd runc cni-plugins");
+    } finally {
+      rmSync(emptyCache, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the real node', () => {
+  const ns = useNamespace('real-node');
+  let before: HostState;
+  let rootfs = '';
+
+  beforeAll(async () => {
+    before = hostState();
+    const node = await startRealNode(cluster());
+    process.stdout.write(node.log.split('\n').find((l) => l.includes('Ready in')) + '\n');
+    rootfs = nodeRootfs();
+    await importImage(NON_ROOT_IMAGE, rootfs, '65532', ['/usr/local/bin/node']);
+    // The same layer with no USER: root, as a Dockerfile without a USER line makes.
+    await importImage(ROOT_IMAGE, rootfs, '', ['/usr/local/bin/node']);
+  }, 1_200_000);
+
+  afterAll(() => {
+    if (rootfs) removeRootfs(rootfs);
+  });
+
+  it('joins the cluster Ready, at its bridge IP, tainted so that only pods that ask land on it', async () => {
+    const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
+    const node = await api.readNode({ name: REAL_NODE.name });
+    expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    expect(node.status?.addresses).toContainEqual({ type: 'InternalIP', address: REAL_NODE.ip });
+    expect(node.status?.nodeInfo?.containerRuntimeVersion).toMatch(/^containerd:\/\/2\./);
+    expect(node.spec?.taints).toContainEqual({ key: 'sre-platform/real-node', value: 'true', effect: 'NoSchedule' });
+    expect(node.metadata?.labels?.['sre-platform/real-node']).toBe('true');
+
+    // A pod that does not ask goes to a kwok node.
+    await api.createNamespacedPod({
+      namespace: ns.name,
+      body: { metadata: { name: 'plain' }, spec: { containers: [{ name: 'app', image: 'anything:1' }] } },
+    });
+    const nodeName = await waitFor('the plain pod to be scheduled', async () => {
+      const p = await api.readNamespacedPod({ name: 'plain', namespace: ns.name });
+      return p.spec?.nodeName || undefined;
+    });
+    expect(nodeName).not.toBe(REAL_NODE.name);
+  });
+
+  it('runs a locally made image as a real container and serves its ClusterIP through kube-proxy', async () => {
+    const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
+    // runc's seccomp support is real: the runtime's default profile applies.
+    const { pod: ready, clusterIP } = await webService(ns.name, 'web');
+    expect(ready.spec?.nodeName).toBe(REAL_NODE.name);
+    expect(ready.status?.podIP).toMatch(/^10\.244\.0\./);
+    expect(ready.status?.containerStatuses?.[0]?.restartCount).toBe(0);
+
+    // From this machine to the ClusterIP: kube-proxy's nftables rules send it to the pod.
+    const body = await waitFor('the ClusterIP to answer', async () => {
+      const res = await fetch(`http://${clusterIP}/`, { signal: AbortSignal.timeout(5_000) });
+      return res.ok ? res.text() : undefined;
+    });
+    // Seccomp mode 2: a filter, the runtime's default profile.
+    expect(body).toBe('served by web as uid 65532, seccomp mode 2');
+    // The apiserver reaches the kubelet at the node's InternalIP for logs.
+    const log = await api.readNamespacedPodLog({ name: 'web', namespace: ns.name, container: 'app' });
+    expect(log).toContain('listening');
+  });
+
+  it('finds Services by name through the cluster DNS, CoreDNS running on the node from a local image', async () => {
+    const { clusterIP } = await webService(ns.name, 'named');
+    const log = await runPod(
+      ns.name,
+      'client',
+      `Promise.all([
+        require('dns').promises.lookup('named.${ns.name}.svc.cluster.local'),
+        fetch('http://named/').then((r) => r.text()),
+      ]).then(([a, body]) => console.log(JSON.stringify({ address: a.address, body })))`,
+    );
+    // By its full name and by its short name (the pod's search path), pod to Service to pod on one bridge.
+    expect(JSON.parse(log.trim())).toEqual({
+      address: clusterIP,
+      body: 'served by named as uid 65532, seccomp mode 2',
+    });
+  });
+
+  it("refuses a root image under pod-level runAsNonRoot with the kubelet's own message", async () => {
+    const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
+    await api.createNamespacedPod({
+      namespace: ns.name,
+      body: nodePod('rooty', ROOT_IMAGE, 'setInterval(() => {}, 1000)', { securityContext: { runAsNonRoot: true } }),
+    });
+    const waiting = await waitFor('the container to be refused', async () => {
+      const p = await api.readNamespacedPod({ name: 'rooty', namespace: ns.name });
+      const w = p.status?.containerStatuses?.[0]?.state?.waiting;
+      return w?.reason === 'CreateContainerConfigError' ? { w, uid: p.metadata!.uid! } : undefined;
+    });
+    expect(waiting.w.message).toBe(
+      `container has runAsNonRoot and image will run as root (pod: "rooty_${ns.name}(${waiting.uid})", container: app)`,
+    );
+  });
+
+  it("lets pods reach this machine but nothing beyond it, nor the kubelet's API", async () => {
+    // Beyond this machine: the package registry, which this machine itself does reach.
+    const outside = (await lookup('registry.npmjs.org', { family: 4 })).address;
+    expect(await tcpConnects(outside, 443, 30_000)).toBe(true);
+    const server: Server = createServer((s) => {
+      s.on('error', () => undefined); // the probe closes as soon as it has connected
+      s.end('hello from the node\n');
+    });
+    await new Promise<void>((r) => server.listen(0, '0.0.0.0', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const dropsBefore = dropCount();
+      const script = `const net = require('net');
+        const probe = (host, port, ms) => new Promise((done) => {
+          const s = net.connect(port, host); s.setTimeout(ms);
+          s.on('connect', () => { s.destroy(); done('connected'); });
+          s.on('timeout', () => { s.destroy(); done('timeout'); });
+          s.on('error', (e) => done(e.code));
+        });
+        Promise.all([
+          probe('${REAL_NODE.ip}', ${port}, 30000),
+          probe('${outside}', 443, 10000),
+          probe('${REAL_NODE.ip}', 10250, 10000),
+        ]).then(([node, outside, kubelet]) => console.log(JSON.stringify({ node, outside, kubelet })));`;
+      const log = await runPod(ns.name, 'probe', script);
+      expect(JSON.parse(log.trim())).toEqual({ node: 'connected', outside: 'timeout', kubelet: 'timeout' });
+      // It was the node's drop that stopped it (pods' traffic is masqueraded, so nothing else would).
+      expect(dropCount()).toBeGreaterThan(dropsBefore);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('makes a second run wait for it, saying who holds it, and give up after its wait', async () => {
+    const runPid = process.env['SRE_TEST_RUN_PID']!;
+    const { code, output } = await nodeScript(['up'], {
+      CLUSTER_KUBECONFIG: cluster().kubeconfig,
+      NODE_OWNER_PID: String(process.pid), // alive, and not this run
+      NODE_WAIT: '1',
+    });
+    expect(code).toBe(75);
+    expect(output).toContain(`held by pid ${runPid}, cluster ${cluster().kubeconfig}; waiting up to 1s`);
+    expect(output).toContain(`the real node is held by pid ${runPid} (${cluster().kubeconfig})`);
+    // The holder's node is untouched.
+    const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
+    const node = await api.readNode({ name: REAL_NODE.name });
+    expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+  });
+
+  it('takes over a node whose run died, tearing the stale one down first', async () => {
+    await stopRealNode();
+    const dead = spawnSync('true').pid;
+    const stale = await nodeScript(['up'], { CLUSTER_KUBECONFIG: cluster().kubeconfig, NODE_OWNER_PID: String(dead) });
+    expect(stale.code).toBe(0);
+    const node = await startRealNode(cluster());
+    expect(node.log).toContain(`its owner (pid ${dead}) is gone: tearing the stale node down`);
+    expect(node.log).toContain('Ready in');
+  });
+
+  it('stops and leaves the host as it found it: sysctls, interfaces, nftables, mounts, cgroups, paths', async () => {
+    await stopRealNode();
+    const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
+    await expect(api.readNode({ name: REAL_NODE.name })).rejects.toThrow();
+    expect(hostState()).toEqual(before);
+  });
+});
