@@ -24,7 +24,7 @@ toolchain: ## install the pinned Node.js into the per-user cache
 	@tools/install node
 
 # npm ci only when the lockfile or a manifest changed since the last install.
-$(DEPS_STAMP): package-lock.json package.json $(wildcard packages/*/package.json services/*/package.json) | toolchain
+$(DEPS_STAMP): package-lock.json package.json $(wildcard packages/*/package.json services/*/package.json platform/*/package.json) | toolchain
 	@echo "==> npm ci (node $$(node --version))"
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
