@@ -384,23 +384,19 @@ export async function startPeer(
         data?: { password?: string; roles?: string[]; name?: string };
       };
       if (!body.userId || typeof body.data !== 'object') {
-        return reply
-          .code(400)
-          .send({
-            success: false,
-            error: "must have required property 'userId' [invalid-params]",
-            errorType: 'invalid-params',
-          });
+        return reply.code(400).send({
+          success: false,
+          error: "must have required property 'userId' [invalid-params]",
+          errorType: 'invalid-params',
+        });
       }
       const username = usernameOf(body.userId);
       if (!username) {
-        return reply
-          .code(400)
-          .send({
-            success: false,
-            error: 'The user does not exist [error-invalid-user]',
-            errorType: 'error-invalid-user',
-          });
+        return reply.code(400).send({
+          success: false,
+          error: 'The user does not exist [error-invalid-user]',
+          errorType: 'error-invalid-user',
+        });
       }
       if (body.data.password) users.get(username)!.password = body.data.password;
       const p = profiles.get(username)!;
