@@ -77,6 +77,10 @@ payments-deploy: ## deploy invoice-app + payment-provider to the current kubecon
 payments-test: ## pay every invoice through invoice-app and check all are paid (INVOICE_APP_URL, PORT_FORWARD=1)
 	@platform/payments/test.sh
 
+.PHONY: webhook-bootstrap
+webhook-bootstrap: deps ## wire GitLab and Rocket.Chat for webhook-app, idempotently (GITLAB_URL, GITLAB_TOKEN, ...: platform/bootstrap/README.md)
+	@node platform/bootstrap/src/main.ts
+
 tools: ## install every pinned tool the tests use (cold: about 15 minutes, mostly compiling Kubernetes)
 	@tools/install $(TEST_TOOLS)
 
