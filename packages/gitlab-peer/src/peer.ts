@@ -15,7 +15,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { createService, type BaseConfig, type Logger, type Service } from '@sre-platform/service-kit';
+import { createService, type Logger, type Service } from '@sre-platform/service-kit';
+import { testConfig } from '@sre-platform/service-kit/testing';
 
 import { serveGit } from './git-http.ts';
 
@@ -130,14 +131,12 @@ const bool = (v: unknown, fallback: boolean) =>
 export async function startGitlabPeer(
   options: { port?: number; host?: string; logger?: Logger } = {},
 ): Promise<GitlabPeer> {
-  const config: BaseConfig = {
+  const config = testConfig({
     HOST: options.host ?? '127.0.0.1',
     PORT: options.port ?? 0,
     LOG_LEVEL: 'warn',
-    BODY_LIMIT_BYTES: 1_048_576,
-    SHUTDOWN_DELAY_MS: 0,
     SHUTDOWN_TIMEOUT_MS: 2000,
-  };
+  });
   const service = createService({ name: 'gitlab-peer', version: '18.x-contract', config, logger: options.logger });
   const { app } = service;
   const reposRoot = mkdtempSync(join(tmpdir(), 'gitlab-peer-repos-'));
