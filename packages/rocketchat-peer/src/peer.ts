@@ -103,6 +103,8 @@ export interface Peer {
   userInfo(
     username: string,
   ): { _id: string; roles: string[]; name: string; email: string; password: string } | undefined;
+  /** How many login or access tokens of `username` are valid (logout ends one). */
+  sessions(username: string): number;
   /** A personal access token for `username` (as users.createToken would give). */
   tokenFor(username: string): { userId: string; authToken: string };
   close(): Promise<void>;
@@ -306,8 +308,8 @@ export async function startPeer(
     };
   });
 
-  // users.info, users.create, users.update: what the bootstrap (platform/bootstrap) uses to create the
-  // bot and the DM recipient. Shapes from apps/meteor/app/api/server/v1/users.ts in Rocket.Chat 8.x; the
+  // users.info, users.create, users.update, logout: what the bootstrap (platform/bootstrap) uses to create
+  // the bot and the DM recipient. Shapes from apps/meteor/app/api/server/v1/users.ts in Rocket.Chat 8.x; the
   // two that the vendored subset documents (users.info, users.create) are checked against it.
   function registerUserRoutes() {
     const FORBIDDEN = {
@@ -334,6 +336,12 @@ export async function startPeer(
         requirePasswordChange: false,
       };
     };
+
+    // Ends the session whose token authenticated the call (the bootstrap's admin and bot logins).
+    app.post('/api/v1/logout', (request) => {
+      tokens.delete(String(request.headers['x-auth-token']));
+      return { status: 'success', data: { message: "You've been logged out!" } };
+    });
 
     // A lookup by exactly one of userId or username; an unknown user is 400 "User not found." (the
     // documented example, and API.v1.failure in the route).
@@ -421,6 +429,10 @@ export async function startPeer(
       return u && p ? { _id: u._id, password: u.password, roles: p.roles, name: p.name, email: p.email } : undefined;
     },
     tokenFor,
+    sessions: (username: string) => {
+      const userId = users.get(username)?._id;
+      return [...tokens.values()].filter((t) => t === userId).length;
+    },
     close: () => service.app.close(),
   };
 }

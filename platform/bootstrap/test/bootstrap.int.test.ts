@@ -45,7 +45,7 @@ async function bootstrap(): Promise<{ code: number; output: string; lines: strin
     WEBHOOK_URL: HOOK_URL,
   };
   try {
-    const { stdout, stderr } = await run(process.execPath, [MAIN], { env, encoding: 'utf8', timeout: 110_000 });
+    const { stdout, stderr } = await run(process.execPath, [MAIN], { env, encoding: 'utf8', timeout: 240_000 });
     const output = stdout + stderr;
     return { code: 0, output, lines: stdout.trim().split('\n') };
   } catch (err) {
@@ -160,6 +160,9 @@ describe('bootstrap against fresh GitLab and Rocket.Chat', () => {
     });
     expect(chat.userInfo('ops')).toMatchObject({ roles: ['user'] });
     expect(chat.violations).toEqual([]);
+    // Every login the run made (the administrator, the bot's check) was ended.
+    expect(chat.sessions('admin')).toBe(0);
+    expect(chat.sessions('webhook-bot')).toBe(0);
 
     const reported = first.lines.filter((l) => !l.startsWith('bootstrap:'));
     expect(reported.every((l) => /: (created|updated)\b/.test(l))).toBe(true);
@@ -190,8 +193,10 @@ describe('bootstrap against fresh GitLab and Rocket.Chat', () => {
     expect(chat.calls.get('/api/v1/users.update')).toBeUndefined();
     expect(gitlab.runners.size).toBe(1);
     expect((await runnerSecret()).metadata?.resourceVersion).toBe(secret.metadata?.resourceVersion);
+    expect(chat.sessions('webhook-bot')).toBe(0);
+    expect(chat.violations).toEqual([]);
     for (const s of secretsOf()) expect(second.output).not.toContain(s);
-  });
+  }, 300_000);
 
   it('fails clearly when GitLab answers 500 to the hook creation, and a re-run completes', async () => {
     gitlab.failures.push({ method: 'POST', route: '/api/v4/projects/:id/hooks', status: 500 });
@@ -221,7 +226,7 @@ describe('bootstrap against fresh GitLab and Rocket.Chat', () => {
       expect(failed.output).not.toContain(s);
       expect(again.output).not.toContain(s);
     }
-  });
+  }, 300_000);
 
   it('creates a new runner when the stored token is no longer accepted, and sets a refused bot password again', async () => {
     expect((await bootstrap()).code).toBe(0);
@@ -247,7 +252,7 @@ describe('bootstrap against fresh GitLab and Rocket.Chat', () => {
     expect(chat.userInfo('webhook-bot')!.password).toBe(
       gitlab.findProject('root/webhook-app')!.variables.get('ROCKETCHAT_PASSWORD')!.value,
     );
-  });
+  }, 300_000);
 });
 
 const authOf = (t: { userId: string; authToken: string }) => ({ 'x-user-id': t.userId, 'x-auth-token': t.authToken });
