@@ -24,7 +24,7 @@ toolchain: ## install the pinned Node.js into the per-user cache
 	@tools/install node
 
 # npm ci only when the lockfile or a manifest changed since the last install.
-$(DEPS_STAMP): package-lock.json package.json $(wildcard packages/*/package.json services/*/package.json) | toolchain
+$(DEPS_STAMP): package-lock.json package.json $(wildcard packages/*/package.json services/*/package.json platform/*/package.json) | toolchain
 	@echo "==> npm ci (node $$(node --version))"
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
@@ -76,6 +76,10 @@ payments-deploy: ## deploy invoice-app + payment-provider to the current kubecon
 
 payments-test: ## pay every invoice through invoice-app and check all are paid (INVOICE_APP_URL, PORT_FORWARD=1)
 	@platform/payments/test.sh
+
+.PHONY: webhook-bootstrap
+webhook-bootstrap: deps ## wire GitLab and Rocket.Chat for webhook-app, idempotently (GITLAB_URL, GITLAB_TOKEN, ...: platform/bootstrap/README.md)
+	@node platform/bootstrap/src/main.ts
 
 tools: ## install every pinned tool the tests use (cold: about 15 minutes, mostly compiling Kubernetes)
 	@tools/install $(TEST_TOOLS)

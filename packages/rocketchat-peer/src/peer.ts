@@ -97,7 +97,14 @@ export interface Peer {
   /** How many API calls each path received. */
   calls: Map<string, number>;
   behaviour: PeerBehaviour;
-  addUser(username: string, password?: string): void;
+  /** Roles default to `user`; `admin` may create and update users (create-user, edit-other-user-*). */
+  addUser(username: string, password?: string, roles?: string[]): void;
+  /** What users.info would show of a user, or undefined. */
+  userInfo(
+    username: string,
+  ): { _id: string; roles: string[]; name: string; email: string; password: string } | undefined;
+  /** How many login or access tokens of `username` are valid (logout ends one). */
+  sessions(username: string): number;
   /** A personal access token for `username` (as users.createToken would give). */
   tokenFor(username: string): { userId: string; authToken: string };
   close(): Promise<void>;
@@ -138,8 +145,16 @@ export async function startPeer(
   const windows = new Map<string, { start: number; count: number }>();
   const behaviour: PeerBehaviour = {};
 
-  const addUser = (username: string, password = 'password') => {
-    if (!users.has(username)) users.set(username, { _id: id(), password });
+  const profiles = new Map<string, { roles: string[]; name: string; email: string; createdAt: string }>();
+  const addUser = (username: string, password = 'password', roles = ['user']) => {
+    if (users.has(username)) return;
+    users.set(username, { _id: id(), password });
+    profiles.set(username, {
+      roles,
+      name: username,
+      email: `${username}@example.com`,
+      createdAt: new Date().toISOString(),
+    });
   };
   const tokenFor = (username: string) => {
     addUser(username);
@@ -217,6 +232,8 @@ export async function startPeer(
     }
   });
 
+  registerUserRoutes();
+
   app.get('/api/info', () => ({ version: '8.0.0', success: true }));
 
   app.post('/api/v1/login', (request, reply) => {
@@ -291,6 +308,111 @@ export async function startPeer(
     };
   });
 
+  // users.info, users.create, users.update, logout: what the bootstrap (platform/bootstrap) uses to create
+  // the bot and the DM recipient. Shapes from apps/meteor/app/api/server/v1/users.ts in Rocket.Chat 8.x; the
+  // two that the vendored subset documents (users.info, users.create) are checked against it.
+  function registerUserRoutes() {
+    const FORBIDDEN = {
+      success: false,
+      error: 'User does not have the permissions required for this action [error-unauthorized]',
+    };
+    const callerIsAdmin = (request: { headers: Record<string, unknown> }) => {
+      const me = usernameOf(String(request.headers['x-user-id']));
+      return me !== undefined && (profiles.get(me)?.roles ?? []).includes('admin');
+    };
+    const userEntity = (username: string) => {
+      const u = users.get(username)!;
+      const p = profiles.get(username)!;
+      return {
+        _id: u._id,
+        createdAt: p.createdAt,
+        username,
+        emails: [{ address: p.email, verified: true }],
+        type: p.roles.includes('bot') ? 'bot' : 'user',
+        status: 'offline',
+        active: true,
+        roles: p.roles,
+        name: p.name,
+        requirePasswordChange: false,
+      };
+    };
+
+    // Ends the session whose token authenticated the call (the bootstrap's admin and bot logins).
+    app.post('/api/v1/logout', (request) => {
+      tokens.delete(String(request.headers['x-auth-token']));
+      return { status: 'success', data: { message: "You've been logged out!" } };
+    });
+
+    // A lookup by exactly one of userId or username; an unknown user is 400 "User not found." (the
+    // documented example, and API.v1.failure in the route).
+    app.get('/api/v1/users.info', (request, reply) => {
+      const q = request.query as { userId?: string; username?: string };
+      if (!q.userId && !q.username) {
+        return reply.code(400).send({
+          success: false,
+          error: "must have required property 'userId'\n must have required property 'username' [invalid-params]",
+          errorType: 'invalid-params',
+        });
+      }
+      const username = q.username ?? usernameOf(q.userId!);
+      if (!username || !users.has(username)) return reply.code(400).send({ success: false, error: 'User not found.' });
+      return { user: userEntity(username), success: true };
+    });
+
+    // Permission create-user (admin); a taken username is validateUserData's error-field-unavailable
+    // (apps/meteor/app/lib/server/functions/saveUser/validateUserData.ts).
+    app.post('/api/v1/users.create', (request, reply) => {
+      if (!callerIsAdmin(request)) return reply.code(403).send(FORBIDDEN);
+      const body = request.body as {
+        username: string;
+        password: string;
+        name: string;
+        email: string;
+        roles?: string[];
+      };
+      if (users.has(body.username)) {
+        return reply.code(400).send({
+          success: false,
+          error: `${body.username} is already in use :( [error-field-unavailable]`,
+          errorType: 'error-field-unavailable',
+          details: { method: 'insertOrUpdateUser', field: body.username },
+        });
+      }
+      addUser(body.username, body.password, body.roles ?? ['user']);
+      profiles.set(body.username, { ...profiles.get(body.username)!, name: body.name, email: body.email });
+      return { user: userEntity(body.username), success: true };
+    });
+
+    // {userId, data: {password?, roles?, name?, email?}}; permissions edit-other-user-info and
+    // edit-other-user-password (admin). Not in the vendored subset, so not contract-checked.
+    app.post('/api/v1/users.update', (request, reply) => {
+      if (!callerIsAdmin(request)) return reply.code(403).send(FORBIDDEN);
+      const body = (request.body ?? {}) as {
+        userId?: string;
+        data?: { password?: string; roles?: string[]; name?: string };
+      };
+      if (!body.userId || typeof body.data !== 'object') {
+        return reply.code(400).send({
+          success: false,
+          error: "must have required property 'userId' [invalid-params]",
+          errorType: 'invalid-params',
+        });
+      }
+      const username = usernameOf(body.userId);
+      if (!username) {
+        return reply.code(400).send({
+          success: false,
+          error: 'The user does not exist [error-invalid-user]',
+          errorType: 'error-invalid-user',
+        });
+      }
+      if (body.data.password) users.get(username)!.password = body.data.password;
+      const p = profiles.get(username)!;
+      profiles.set(username, { ...p, roles: body.data.roles ?? p.roles, name: body.data.name ?? p.name });
+      return { user: userEntity(username), success: true };
+    });
+  }
+
   const url = await service.listen();
   if (unchecked) service.logger.warn({ reason: unchecked }, 'running without contract checks');
   return {
@@ -301,7 +423,16 @@ export async function startPeer(
     calls,
     behaviour,
     addUser,
+    userInfo: (username: string) => {
+      const u = users.get(username);
+      const p = profiles.get(username);
+      return u && p ? { _id: u._id, password: u.password, roles: p.roles, name: p.name, email: p.email } : undefined;
+    },
     tokenFor,
+    sessions: (username: string) => {
+      const userId = users.get(username)?._id;
+      return [...tokens.values()].filter((t) => t === userId).length;
+    },
     close: () => service.app.close(),
   };
 }
