@@ -3,9 +3,9 @@
 // manifest copied), and its dependency stage replayed in a scratch directory (the same COPY and RUN
 // lines, including tools/image/prune-workspace.ts), from which the service must then start.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, globSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
@@ -52,9 +52,15 @@ export function describeImage(spec: ImageSpec): void {
     });
 
     it('copies every workspace manifest, so that npm ci agrees with the lockfile', () => {
-      for (const group of ['packages', 'services'])
-        for (const name of readdirSync(join(REPO_ROOT, group)))
-          expect(dockerfile).toContain(`COPY ${group}/${name}/package.json `);
+      const { workspaces } = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+        workspaces: string[];
+      };
+      const dirs = globSync(
+        workspaces.map((w) => `${w}/package.json`),
+        { cwd: REPO_ROOT },
+      ).map((p) => dirname(p));
+      expect(dirs.length).toBeGreaterThan(5);
+      for (const dir of dirs) expect(dockerfile).toContain(`COPY ${dir}/package.json `);
     });
 
     it('starts from its production-only dependency stage, replayed', async () => {
