@@ -214,6 +214,25 @@ describe('delivering through failures', () => {
     expect(peer.messages).toHaveLength(10);
   });
 
+  for (const how of ['reset', 'hang'] as const) {
+    it(`delivers once and dead-letters nothing when Rocket.Chat stores a message but its reply is lost (${how})`, async () => {
+      const app = await startApp({ DELIVERY_MAX_ATTEMPTS: '3' });
+      peer.behaviour.loseReplies = { count: 1, how, hangMs: 3000 };
+      await hook(app, PUSH, { 'idempotency-key': `lost-reply-${how}` });
+      await until('the delivered row', () => app.stdout().includes('"msg":"delivered"'));
+      expect(peer.messages).toHaveLength(1);
+      expect(peer.calls.get('/api/v1/chat.sendMessage')).toBe(2); // the lost one and the retry
+      expect(peer.calls.get('/api/v1/chat.getMessage')).toBe(1);
+      const rows = (await db.sql`select status, attempts from webhook_outbox`) as unknown as {
+        status: string;
+        attempts: number;
+      }[];
+      expect(rows).toEqual([{ status: 'delivered', attempts: 2 }]);
+      expect(app.stdout()).toContain('"duplicate":true');
+      expect(await (await fetch(`${app.url}/metrics`)).text()).not.toMatch(/webhook_dead_letters_total\{/);
+    });
+  }
+
   it('waits for the rate limit to reset instead of spending its retry budget', async () => {
     const app = await startApp({ DELIVERY_MAX_ATTEMPTS: '2' });
     peer.behaviour.rateLimit = { limit: 2, windowMs: 1500 };
