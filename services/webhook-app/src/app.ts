@@ -6,12 +6,12 @@ import type { FastifyRequest } from 'fastify';
 import { Compile } from 'typebox/compile';
 
 import {
-  hasControlCharacter,
   PushEventSchema,
   recipientFor,
   renderMessage,
   summarize,
   type RecipientRules,
+  unstorable,
 } from './domain/push.ts';
 import type { AppMetrics } from './metrics.ts';
 import type { Outbox } from './outbox.ts';
@@ -218,9 +218,10 @@ function registerWebhook(
         ['/ref', body.ref],
         ['/project/path_with_namespace', body.project.path_with_namespace],
       ] as const) {
-        if (hasControlCharacter(value)) {
+        const why = unstorable(value);
+        if (why) {
           metrics.received.inc({ event, result: 'invalid' });
-          throw new HttpProblem(400, `${field} contains a control character`);
+          throw new HttpProblem(400, `${field} ${why}`);
         }
       }
       let key: string;
@@ -257,7 +258,8 @@ function idempotencyKey(request: FastifyRequest, raw: Buffer | undefined): strin
   for (const name of ['Idempotency-Key', 'X-Gitlab-Event-UUID']) {
     const value = header1(request.headers[name.toLowerCase()]);
     if (!value) continue;
-    if (hasControlCharacter(value)) throw new HttpProblem(400, `header ${name} contains a control character`);
+    const why = unstorable(value);
+    if (why) throw new HttpProblem(400, `header ${name} ${why}`);
     return value.length <= MAX_KEY_LENGTH ? value : `${name.toLowerCase()}-sha256:${hash('sha256', value, 'hex')}`;
   }
   return `sha256:${hash('sha256', raw ?? '', 'hex')}`;

@@ -60,12 +60,20 @@ const LOOK_ALIKE: Record<string, string> = {
 const MARKUP = /[`*_~[\]<>|@]/g;
 /** C0 and C1 control characters (whitespace among them is flattened first). */
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
-/** True when `text` holds a control character (tab, newline and the rest). */
-export const hasControlCharacter = (text: string) => /[\u0000-\u001f\u007f-\u009f]/.test(text);
+/**
+ * Why `text` cannot be stored verbatim: a control character (tab, newline and the rest) or a lone
+ * UTF-16 surrogate (JSON can encode one; UTF-8, and so PostgreSQL, cannot); undefined when it can.
+ */
+export function unstorable(text: string): string | undefined {
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(text)) return 'contains a control character';
+  if (!text.isWellFormed()) return 'contains an unpaired UTF-16 surrogate';
+  return undefined;
+}
 
 /** User text as one line of plain text, at most `max` characters. */
 export function plain(text: string, max = 72): string {
   const oneLine = text
+    .toWellFormed()
     .replace(/\s+/g, ' ')
     .replace(CONTROL, '\ufffd')
     .replace(MARKUP, (c) => LOOK_ALIKE[c]!)
@@ -78,10 +86,11 @@ export function plain(text: string, max = 72): string {
  * so only backticks are replaced. Git allows backticks in ref names; it forbids control characters,
  * which the webhook refuses before this point.
  */
-const inCode = (text: string) => `\`${text.replace(/`/g, LOOK_ALIKE['`']!).replace(CONTROL, '\ufffd')}\``;
+const inCode = (text: string) =>
+  `\`${text.toWellFormed().replace(/`/g, LOOK_ALIKE['`']!).replace(CONTROL, '\ufffd')}\``;
 
-/** A link target we can put in [text](url): http(s), and nothing that could end the link early. */
-const safeUrl = (url: string | undefined) => (url && /^https?:\/\/[^\s()<>|[\]`]+$/.test(url) ? url : undefined);
+/** A link target we can put in [text](url): http(s), printable ASCII, nothing that could end the link early. */
+const safeUrl = (url: string | undefined) => (url && /^https?:\/\/[!#-'*-;=?-Z^_a-z{}~]+$/.test(url) ? url : undefined);
 
 export interface PushSummary {
   kind: 'branch' | 'tag';
