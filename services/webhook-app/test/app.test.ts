@@ -2,11 +2,9 @@
 // outbox as the service, driven through Fastify's inject (no socket; webhook.int.test.ts covers the
 // real process on PostgreSQL).
 import { hash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 
+import { readContract } from '@sre-platform/contracts';
 import { openDatabase, type Database } from '@sre-platform/database';
-import { contractsDir } from '@sre-platform/rocketchat-peer';
 import { createLogger, createService } from '@sre-platform/service-kit';
 import { testConfig } from '@sre-platform/service-kit/testing';
 import fc from 'fast-check';
@@ -18,8 +16,8 @@ import { Outbox } from '../src/outbox.ts';
 import { systemHookProjectCreate, systemHookPush } from './fixtures/system-hook.ts';
 
 const SECRET = 'gitlab-webhook-secret-for-tests';
-const PUSH = readFileSync(join(contractsDir(), 'gitlab/push.json'), 'utf8');
-const TAG_PUSH = readFileSync(join(contractsDir(), 'gitlab/tag_push.json'), 'utf8');
+const PUSH = readContract('gitlab/push.json');
+const TAG_PUSH = readContract('gitlab/tag_push.json');
 
 let db: Database;
 let service: ReturnType<typeof createService>;
