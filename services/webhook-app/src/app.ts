@@ -93,7 +93,7 @@ export function registerRoutes(app: ServiceApp, deps: AppDeps): void {
       return;
     }
     rawBodies.set(request, raw);
-    parseJson(request, raw.toString('utf8'), done);
+    void parseJson(request, raw.toString('utf8'), done);
   });
   registerWebhook(app, deps, webhookSecret, rawBodies);
 

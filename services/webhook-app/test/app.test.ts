@@ -282,7 +282,7 @@ describe('text that reaches the database', () => {
         const res = await hook(JSON.stringify(payload), extra);
         expect(res.statusCode, res.body).toBeLessThan(500);
         expect([202, 400]).toContain(res.statusCode);
-        if (res.statusCode === 202 && (res.json() as { status: string }).status === 'accepted') reachedTheDatabase += 1;
+        if (res.statusCode === 202 && res.json<{ status: string }>().status === 'accepted') reachedTheDatabase += 1;
       }),
       { numRuns: 300 },
     );

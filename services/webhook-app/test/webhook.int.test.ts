@@ -123,18 +123,26 @@ describe('accepting webhooks', () => {
     expect(app.stdout()).not.toContain(SECRET);
   });
 
-  it('answers 400 to malformed JSON or a body that is not a push, 413 to an oversize body, 202 to other events', async () => {
+  it('answers 400 to malformed JSON or a body that is not a push, 413 to an oversize body, 415 to text, 431 to huge headers, 202 to other events', async () => {
     const app = await startApp();
     expect((await hook(app, '{"object_kind": "push",')).status).toBe(400);
     const notPush = await hook(app, JSON.stringify({ object_kind: 'push', ref: 'x' }));
     expect(notPush.status).toBe(400);
     expect(((await notPush.json()) as { detail: string }).detail).toMatch(/not a GitLab Push Hook body/);
     expect((await hook(app, JSON.stringify({ big: 'x'.repeat(70_000) }))).status).toBe(413);
+    // A body that is not JSON is told which header to send; a header block too large for node's parser
+    // gets the same problem+json shape as everything else.
+    const plainText = await hook(app, PUSH, { 'content-type': 'text/plain' });
+    expect(plainText.status).toBe(415);
+    expect(plainText.headers.get('content-type')).toContain('application/problem+json');
+    const bigHeader = await hook(app, PUSH, { 'x-padding': 'a'.repeat(20_000) });
+    expect(bigHeader.status).toBe(431);
+    expect(bigHeader.headers.get('content-type')).toContain('application/problem+json');
     const other = await hook(app, '{"object_kind":"merge_request"}', { 'x-gitlab-event': 'Merge Request Hook' });
     expect(other.status).toBe(202);
     expect(((await other.json()) as { status: string }).status).toBe('ignored');
     const metrics = await (await fetch(`${app.url}/metrics`)).text();
-    expect(metrics).toMatch(/webhook_events_received_total\{event="push",result="invalid"\} 3/);
+    expect(metrics).toMatch(/webhook_events_received_total\{event="push",result="invalid"\} 4/);
     expect(metrics).toMatch(/webhook_events_received_total\{event="other",result="ignored"\} 1/);
   });
 
@@ -207,9 +215,14 @@ describe('delivering through failures', () => {
     // The failures reach /metrics from the delivery thread in batches: wait for them, however slow the machine.
     const failures = /webhook_delivery_failures_total\{reason="server_error"\} [1-9]/;
     let metrics = '';
-    await until('the failures on /metrics', () => failures.test(metrics), 20_000, async () => {
-      metrics = await (await fetch(`${app.url}/metrics`)).text();
-    });
+    await until(
+      'the failures on /metrics',
+      () => failures.test(metrics),
+      20_000,
+      async () => {
+        metrics = await (await fetch(`${app.url}/metrics`)).text();
+      },
+    );
     expect(peer.messages).toHaveLength(0);
     peer.behaviour.failWith = undefined;
     await until('10 DMs', () => peer.messages.length === 10);

@@ -58,14 +58,22 @@ const LOOK_ALIKE: Record<string, string> = {
   '@': '\uff20', // fullwidth commercial at: no mention, no @all or @here
 };
 const MARKUP = /[`*_~[\]<>|@]/g;
-/** C0 and C1 control characters (whitespace among them is flattened first). */
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+/** C0 and C1 control characters (in plain() whitespace among them is flattened first). */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+export const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+const CONTROL = new RegExp(CONTROL_CHARACTER.source, 'g');
+/** What git refuses in a ref name, and HTTP in a header value: C0 control characters and DEL. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+export const C0_OR_DEL = /[\u0000-\u001f\u007f]/;
+
 /**
- * Why `text` cannot be stored verbatim: a control character (tab, newline and the rest) or a lone
- * UTF-16 surrogate (JSON can encode one; UTF-8, and so PostgreSQL, cannot); undefined when it can.
+ * Why an identifier (a ref, a project path, an idempotency key) cannot be stored and shown verbatim:
+ * a C0 control character or DEL (git, GitLab and HTTP never send one there; PostgreSQL's text type
+ * refuses NUL) or a lone UTF-16 surrogate (JSON can encode one; UTF-8, and so PostgreSQL, cannot).
+ * Undefined when it can.
  */
 export function unstorable(text: string): string | undefined {
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(text)) return 'contains a control character';
+  if (C0_OR_DEL.test(text)) return 'contains a control character';
   if (!text.isWellFormed()) return 'contains an unpaired UTF-16 surrogate';
   return undefined;
 }
