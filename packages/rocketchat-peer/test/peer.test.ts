@@ -86,18 +86,19 @@ async function api(peer: Peer, as: { userId: string; authToken: string }, path: 
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-async function dmRoom(peer: Peer, as: { userId: string; authToken: string }, username: string) {
-  const created = await api(peer, as, '/api/v1/dm.create', { username });
-  return (created.body['room'] as { rid: string }).rid;
+/** A checked peer with the bot's DM room with "ops". */
+async function peerWithRoom() {
+  const peer = await startPeer();
+  peers.push(peer);
+  peer.addUser('ops');
+  const bot = peer.tokenFor('webhook-bot');
+  const created = await api(peer, bot, '/api/v1/dm.create', { username: 'ops' });
+  return { peer, bot, rid: (created.body['room'] as { rid: string }).rid };
 }
 
 describe("rocketchat-peer answers as Rocket.Chat's source does", () => {
   it('answers a re-sent message _id with the 400 of chat.sendMessage (no duplicate-key error) and stores it once', async () => {
-    const peer = await startPeer();
-    peers.push(peer);
-    peer.addUser('ops');
-    const bot = peer.tokenFor('webhook-bot');
-    const rid = await dmRoom(peer, bot, 'ops');
+    const { peer, bot, rid } = await peerWithRoom();
     const message = { _id: 'AbCdEfGhJkLmNpQrS', rid, msg: 'hello' };
     const first = await api(peer, bot, '/api/v1/chat.sendMessage', { message });
     expect(first).toMatchObject({ status: 200, body: { success: true, message: { _id: message._id } } });
@@ -112,12 +113,8 @@ describe("rocketchat-peer answers as Rocket.Chat's source does", () => {
   });
 
   it('serves chat.getMessage: the message to a member of its room, 400 {success:false} for an unknown id, error-not-allowed to others, 401 without a token', async () => {
-    const peer = await startPeer();
-    peers.push(peer);
-    peer.addUser('ops');
-    const bot = peer.tokenFor('webhook-bot');
+    const { peer, bot, rid } = await peerWithRoom();
     const outsider = peer.tokenFor('someone-else');
-    const rid = await dmRoom(peer, bot, 'ops');
     await api(peer, bot, '/api/v1/chat.sendMessage', { message: { _id: 'm1m1m1m1m1m1m1m1m', rid, msg: 'hi' } });
     const found = await api(peer, bot, '/api/v1/chat.getMessage?msgId=m1m1m1m1m1m1m1m1m');
     expect(found).toMatchObject({
@@ -138,11 +135,7 @@ describe("rocketchat-peer answers as Rocket.Chat's source does", () => {
   });
 
   it('can store a message and then lose its reply (connection reset or a proxy 504), once per count', async () => {
-    const peer = await startPeer();
-    peers.push(peer);
-    peer.addUser('ops');
-    const bot = peer.tokenFor('webhook-bot');
-    const rid = await dmRoom(peer, bot, 'ops');
+    const { peer, bot, rid } = await peerWithRoom();
     peer.behaviour.loseReplies = { count: 1, how: 'reset' };
     await expect(
       api(peer, bot, '/api/v1/chat.sendMessage', { message: { _id: 'r1', rid, msg: 'a' } }),
