@@ -169,16 +169,21 @@ describe('accepting webhooks', () => {
     expect(check.status).toBe(0);
   });
 
-  it('delivers a re-sent event (same Idempotency-Key) once', async () => {
-    const app = await startApp();
-    const first = await hook(app, PUSH, { 'idempotency-key': 'resend-me' });
-    const again = await hook(app, PUSH, { 'idempotency-key': 'resend-me' });
-    expect(((await first.json()) as { status: string }).status).toBe('accepted');
-    expect(((await again.json()) as { status: string }).status).toBe('duplicate');
-    await until('the DM', () => peer.messages.length === 1);
-    await sleep(500);
-    expect(peer.messages).toHaveLength(1);
-  });
+  for (const [what, key] of [
+    ['a GitLab key', 'resend-me'],
+    ['a key over 200 characters (stored hashed, never ignored)', `long-${'k'.repeat(300)}`],
+  ] as const) {
+    it(`delivers a re-sent event (same Idempotency-Key, ${what}) once`, async () => {
+      const app = await startApp();
+      const first = await hook(app, PUSH, { 'idempotency-key': key });
+      const again = await hook(app, PUSH, { 'idempotency-key': key });
+      expect(((await first.json()) as { status: string }).status).toBe('accepted');
+      expect(((await again.json()) as { status: string }).status).toBe('duplicate');
+      await until('the DM', () => peer.messages.length === 1);
+      await sleep(500);
+      expect(peer.messages).toHaveLength(1);
+    });
+  }
 
   it('group-commits a concurrent burst: every distinct event stored and delivered once, re-sends counted once', async () => {
     const app = await startApp();
