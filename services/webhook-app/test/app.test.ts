@@ -284,9 +284,10 @@ describe('text that reaches the database', () => {
         expect([202, 400]).toContain(res.statusCode);
         if (res.statusCode === 202 && res.json<{ status: string }>().status === 'accepted') reachedTheDatabase += 1;
       }),
-      { numRuns: 300 },
+      { numRuns: 200 },
     );
-    // The property is about the database: a good share of the bodies must have been stored.
-    expect(reachedTheDatabase).toBeGreaterThan(50);
-  });
+    // The property is about the database: a good share of the bodies must have been stored (about
+    // three in eight are).
+    expect(reachedTheDatabase).toBeGreaterThan(30);
+  }, 300_000); // 200 requests into PGlite: seconds on a quiet machine, far longer on a shared one
 });
