@@ -17,6 +17,9 @@ const SECRET = 'gitlab-webhook-secret-for-tests';
 const ADMIN = 'admin-token-for-the-tests-0001';
 
 const db = useDatabase('webhook');
+// Starting Node with its TypeScript took over the helper's 15 s default on a machine shared by many
+// test runs: a bound for slow machines, not a target.
+const READY_TIMEOUT_MS = 60_000;
 let peer: Peer;
 const processes: StartedProcess[] = [];
 
@@ -32,22 +35,26 @@ afterEach(async () => {
 
 async function startApp(env: Record<string, string> = {}): Promise<StartedProcess> {
   const bot = peer.tokenFor('webhook-bot');
-  const proc = await startProcess(MAIN, {
-    PORT: String(await freePort()),
-    GITLAB_WEBHOOK_SECRET: SECRET,
-    ADMIN_TOKEN: ADMIN,
-    DATABASE_URL: db.url,
-    ROCKETCHAT_URL: peer.url,
-    ROCKETCHAT_USER_ID: bot.userId,
-    ROCKETCHAT_AUTH_TOKEN: bot.authToken,
-    ROCKETCHAT_DEFAULT_RECIPIENT: 'ops',
-    ROCKETCHAT_TIMEOUT_MS: '1000',
-    DELIVERY_BACKOFF_BASE_MS: '50',
-    DELIVERY_BACKOFF_CAP_MS: '400',
-    DELIVERY_POLL_MS: '50',
-    BODY_LIMIT_BYTES: '65536',
-    ...env,
-  });
+  const proc = await startProcess(
+    MAIN,
+    {
+      PORT: String(await freePort()),
+      GITLAB_WEBHOOK_SECRET: SECRET,
+      ADMIN_TOKEN: ADMIN,
+      DATABASE_URL: db.url,
+      ROCKETCHAT_URL: peer.url,
+      ROCKETCHAT_USER_ID: bot.userId,
+      ROCKETCHAT_AUTH_TOKEN: bot.authToken,
+      ROCKETCHAT_DEFAULT_RECIPIENT: 'ops',
+      ROCKETCHAT_TIMEOUT_MS: '1000',
+      DELIVERY_BACKOFF_BASE_MS: '50',
+      DELIVERY_BACKOFF_CAP_MS: '400',
+      DELIVERY_POLL_MS: '50',
+      BODY_LIMIT_BYTES: '65536',
+      ...env,
+    },
+    { readyTimeoutMs: READY_TIMEOUT_MS },
+  );
   processes.push(proc);
   return proc;
 }
