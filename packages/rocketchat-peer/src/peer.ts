@@ -76,6 +76,8 @@ export interface PeerMessage {
   /** The username of the DM's other member. */
   to: string;
   from: string;
+  /** When it was stored (ISO 8601). */
+  ts: string;
 }
 
 export interface PeerBehaviour {
@@ -87,6 +89,13 @@ export interface PeerBehaviour {
   rateLimit?: { limit: number; windowMs: number };
   /** Usernames whose messages get 403 (a missing permission). */
   forbiddenFor?: string[];
+  /**
+   * The next `count` chat.sendMessage calls store their message and then lose the reply, as when
+   * Rocket.Chat crashes, a proxy gives up (504), or the client times out after the insert:
+   * 'reset' closes the connection without an answer, 'gateway-timeout' answers 504 as a proxy
+   * would, 'hang' holds the answer for `hangMs` (longer than the client's timeout).
+   */
+  loseReplies?: { count: number; how: 'reset' | 'gateway-timeout' | 'hang'; hangMs?: number };
 }
 
 export interface Peer {
@@ -139,7 +148,7 @@ export async function startPeer(
   const tokens = new Map<string, string>(); // authToken -> userId
   const rooms = new Map<string, { rid: string; usernames: string[] }>();
   const messages: PeerMessage[] = [];
-  const messageIds = new Set<string>(); // MongoDB's unique index on _id, without scanning `messages`
+  const messageIds = new Map<string, PeerMessage>(); // MongoDB's index on _id, without scanning `messages`
   const violations: string[] = [];
   const calls = new Map<string, number>();
   const windows = new Map<string, { start: number; count: number }>();
@@ -164,6 +173,14 @@ export async function startPeer(
     return { userId, authToken };
   };
   const usernameOf = (userId: string) => [...users].find(([, u]) => u._id === userId)?.[0];
+  const wireMessage = (m: PeerMessage) => ({
+    _id: m._id,
+    rid: m.rid,
+    msg: m.msg,
+    ts: m.ts,
+    u: { _id: users.get(m.from)!._id, username: m.from },
+    _updatedAt: m.ts,
+  });
 
   // Check every response this peer sends against the documented schema for its status. 401 and
   // 403 are missing from some operations in the OpenAPI subsets; packages/contracts/README.md documents
@@ -173,8 +190,42 @@ export async function startPeer(
     required: ['error'],
     properties: { success: { const: false }, error: { type: 'string' } },
   });
+  // chat.getMessage is not in the published subsets; its answers are checked against what Rocket.Chat's
+  // source returns (see the route below), so that the peer cannot drift from it either.
+  const fromSource = new Map<string, Operation>();
+  if (options.checkContracts !== false) {
+    const ajv = new Ajv({ strict: false });
+    fromSource.set('GET /api/v1/chat.getMessage', {
+      responses: new Map([
+        [
+          200,
+          ajv.compile({
+            type: 'object',
+            required: ['message', 'success'],
+            properties: {
+              success: { const: true },
+              message: {
+                type: 'object',
+                required: ['_id', 'rid', 'msg', 'ts', 'u'],
+                properties: { _id: { type: 'string' }, rid: { type: 'string' }, msg: { type: 'string' } },
+              },
+            },
+          }),
+        ],
+        [
+          400,
+          ajv.compile({
+            type: 'object',
+            required: ['success'],
+            properties: { success: { const: false }, error: { type: 'string' }, errorType: { type: 'string' } },
+          }),
+        ],
+      ]),
+    });
+  }
   app.addHook('onSend', (request, reply, payload, done) => {
-    const op = contracts.get(`${request.method} ${request.routeOptions.url ?? ''}`);
+    const key = `${request.method} ${request.routeOptions.url ?? ''}`;
+    const op = contracts.get(key) ?? fromSource.get(key);
     const validate =
       op?.responses.get(reply.statusCode) ?? ([401, 403].includes(reply.statusCode) ? sourceDocumented : undefined);
     if (op && reply.statusCode !== 429 && reply.statusCode < 500) {
@@ -269,7 +320,7 @@ export async function startPeer(
   app.post('/api/v1/dm.create', dmCreate);
   app.post('/api/v1/im.create', dmCreate); // the older name, still served by Rocket.Chat 8
 
-  app.post('/api/v1/chat.sendMessage', (request, reply) => {
+  app.post('/api/v1/chat.sendMessage', async (request, reply) => {
     const { message } = request.body as { message: { _id?: string; rid: string; msg?: string } };
     const from = usernameOf(String(request.headers['x-user-id']))!;
     const room = [...rooms.values()].find((r) => r.rid === message.rid);
@@ -284,28 +335,62 @@ export async function startPeer(
       });
     }
     const _id = message._id ?? id();
-    // MongoDB's unique _id: a second message with the same id is refused, as in Rocket.Chat.
+    // A re-sent _id, as Rocket.Chat answers it (1.3 and later, 8.x included). Read in its source:
+    // apps/meteor/app/lib/server/functions/sendMessage.ts (sendMessage, without upsert) looks the id
+    // up first (`Messages.findOneById(message._id)`) and, when it exists, returns undefined instead of
+    // inserting; apps/meteor/app/api/server/v1/chat.ts (the chat.sendMessage route) passes that
+    // undefined to normalizeMessagesForUser([sent]), whose filterStarred reads `message.starred` and
+    // throws a TypeError; the API's catch turns it into API.v1.failure(e.message): a 400 with only
+    // {success: false, error}. No E11000 duplicate-key error ever reaches the client: the insert is
+    // not attempted. A client that retries after a lost reply gets this answer, so it must ask
+    // chat.getMessage whether its message exists.
     if (messageIds.has(_id)) {
+      return reply.code(400).send({ success: false, error: "Cannot read properties of undefined (reading 'starred')" });
+    }
+    const ts = new Date().toISOString();
+    const stored: PeerMessage = { _id, rid: message.rid, msg: message.msg ?? '', to, from, ts };
+    messages.push(stored);
+    messageIds.set(_id, stored);
+    const lose = behaviour.loseReplies;
+    if (lose && lose.count > 0) {
+      lose.count -= 1;
+      if (lose.how === 'reset') {
+        reply.hijack();
+        request.raw.socket.destroy();
+        return reply;
+      }
+      if (lose.how === 'gateway-timeout') {
+        return reply.code(504).send({ success: false, error: 'injected failure: the reply was lost after the store' });
+      }
+      await sleep(lose.hangMs ?? 3000);
+    }
+    return { message: wireMessage(stored), success: true };
+  });
+
+  // chat.getMessage, as Rocket.Chat answers it (apps/meteor/app/api/server/v1/chat.ts, the
+  // chat.getMessage route, and apps/meteor/app/lib/server/methods/getSingleMessage.ts): authentication
+  // required and no other permission; a missing msgId is refused by the route's parameter check; an
+  // unknown id gives API.v1.failure() with no argument, i.e. 400 {success: false}; a message in a room
+  // the caller cannot access throws error-not-allowed (400); otherwise 200 {message, success: true}.
+  app.get('/api/v1/chat.getMessage', (request, reply) => {
+    const { msgId } = (request.query ?? {}) as { msgId?: string };
+    if (!msgId) {
       return reply.code(400).send({
         success: false,
-        error: `E11000 duplicate key error collection: rocketchat.rocketchat_message index: _id_ dup key: { _id: "${_id}" }`,
+        error: "must have required property 'msgId' [invalid-params]",
+        errorType: 'invalid-params',
       });
     }
-    const stored: PeerMessage = { _id, rid: message.rid, msg: message.msg ?? '', to, from };
-    messages.push(stored);
-    messageIds.add(_id);
-    const ts = new Date().toISOString();
-    return {
-      message: {
-        _id,
-        rid: stored.rid,
-        msg: stored.msg,
-        ts,
-        u: { _id: users.get(from)!._id, username: from },
-        _updatedAt: ts,
-      },
-      success: true,
-    };
+    const found = messageIds.get(msgId);
+    if (!found) return reply.code(400).send({ success: false });
+    const caller = usernameOf(String(request.headers['x-user-id']))!;
+    const room = [...rooms.values()].find((r) => r.rid === found.rid);
+    if (!room?.usernames.includes(caller)) {
+      return reply
+        .code(400)
+        .send({ success: false, error: 'Not allowed [error-not-allowed]', errorType: 'error-not-allowed' });
+    }
+    return { message: wireMessage(found), success: true };
   });
 
   // users.info, users.create, users.update, logout: what the bootstrap (platform/bootstrap) uses to create

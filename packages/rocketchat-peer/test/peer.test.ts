@@ -76,3 +76,78 @@ describe('rocketchat-peer user management (the bootstrap)', () => {
     expect(peer.violations).toEqual([]);
   });
 });
+
+async function api(peer: Peer, as: { userId: string; authToken: string }, path: string, body?: unknown) {
+  const res = await fetch(`${peer.url}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { 'content-type': 'application/json', 'x-user-id': as.userId, 'x-auth-token': as.authToken },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** A checked peer with the bot's DM room with "ops". */
+async function peerWithRoom() {
+  const peer = await startPeer();
+  peers.push(peer);
+  peer.addUser('ops');
+  const bot = peer.tokenFor('webhook-bot');
+  const created = await api(peer, bot, '/api/v1/dm.create', { username: 'ops' });
+  return { peer, bot, rid: (created.body['room'] as { rid: string }).rid };
+}
+
+describe("rocketchat-peer answers as Rocket.Chat's source does", () => {
+  it('answers a re-sent message _id with the 400 of chat.sendMessage (no duplicate-key error) and stores it once', async () => {
+    const { peer, bot, rid } = await peerWithRoom();
+    const message = { _id: 'AbCdEfGhJkLmNpQrS', rid, msg: 'hello' };
+    const first = await api(peer, bot, '/api/v1/chat.sendMessage', { message });
+    expect(first).toMatchObject({ status: 200, body: { success: true, message: { _id: message._id } } });
+    const again = await api(peer, bot, '/api/v1/chat.sendMessage', { message });
+    expect(again).toEqual({
+      status: 400,
+      body: { success: false, error: "Cannot read properties of undefined (reading 'starred')" },
+    });
+    expect(JSON.stringify(again.body)).not.toMatch(/E11000|duplicate/i);
+    expect(peer.messages).toHaveLength(1);
+    expect(peer.violations).toEqual([]);
+  });
+
+  it('serves chat.getMessage: the message to a member of its room, 400 {success:false} for an unknown id, error-not-allowed to others, 401 without a token', async () => {
+    const { peer, bot, rid } = await peerWithRoom();
+    const outsider = peer.tokenFor('someone-else');
+    await api(peer, bot, '/api/v1/chat.sendMessage', { message: { _id: 'm1m1m1m1m1m1m1m1m', rid, msg: 'hi' } });
+    const found = await api(peer, bot, '/api/v1/chat.getMessage?msgId=m1m1m1m1m1m1m1m1m');
+    expect(found).toMatchObject({
+      status: 200,
+      body: { success: true, message: { _id: 'm1m1m1m1m1m1m1m1m', rid, msg: 'hi' } },
+    });
+    expect(await api(peer, bot, '/api/v1/chat.getMessage?msgId=unknown')).toEqual({
+      status: 400,
+      body: { success: false },
+    });
+    expect(await api(peer, outsider, '/api/v1/chat.getMessage?msgId=m1m1m1m1m1m1m1m1m')).toMatchObject({
+      status: 400,
+      body: { errorType: 'error-not-allowed' },
+    });
+    const anonymous = await fetch(`${peer.url}/api/v1/chat.getMessage?msgId=m1m1m1m1m1m1m1m1m`);
+    expect(anonymous.status).toBe(401);
+    expect(peer.violations).toEqual([]);
+  });
+
+  it('can store a message and then lose its reply (connection reset or a proxy 504), once per count', async () => {
+    const { peer, bot, rid } = await peerWithRoom();
+    peer.behaviour.loseReplies = { count: 1, how: 'reset' };
+    await expect(
+      api(peer, bot, '/api/v1/chat.sendMessage', { message: { _id: 'r1', rid, msg: 'a' } }),
+    ).rejects.toThrow();
+    expect(peer.messages.map((m) => m._id)).toEqual(['r1']);
+    peer.behaviour.loseReplies = { count: 1, how: 'gateway-timeout' };
+    expect((await api(peer, bot, '/api/v1/chat.sendMessage', { message: { _id: 'r2', rid, msg: 'b' } })).status).toBe(
+      504,
+    );
+    expect((await api(peer, bot, '/api/v1/chat.sendMessage', { message: { _id: 'r3', rid, msg: 'c' } })).status).toBe(
+      200,
+    );
+    expect(peer.messages.map((m) => m._id)).toEqual(['r1', 'r2', 'r3']);
+  });
+});

@@ -2,6 +2,7 @@
 // Routes are the service's; health, readiness, metrics, errors, logging and shutdown are here.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -84,6 +85,8 @@ export function createService(options: ServiceOptions): Service {
     return503OnClosing: false, // requests already on a connection while draining are served, with Connection: close
     forceCloseConnections: 'idle',
     requestIdHeader: false,
+    // Requests that node's HTTP parser refuses before Fastify sees them get the one error shape too.
+    clientErrorHandler: clientErrorAsProblem,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
@@ -267,6 +270,29 @@ function startingReasons(checks: ReadinessCheck[]): { name: string; reason: stri
     const reason = c.starting?.();
     return reason === undefined ? [] : [{ name: c.name, reason }];
   });
+}
+
+/**
+ * What node's HTTP parser refuses never reaches a route (a header block over node's 16 KiB limit,
+ * malformed HTTP, a request that took too long to arrive): Fastify's default answers these with plain
+ * JSON. This answers with the same statuses as problem+json and closes the connection, as node does.
+ */
+function clientErrorAsProblem(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, detail] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'the request headers are larger than the server accepts']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'the request did not arrive in time']
+        : [400, 'malformed HTTP request'];
+  this.log.debug({ code: err.code, status }, 'request refused by the HTTP parser');
+  if (socket.writable) {
+    const body = JSON.stringify(problem(status, detail));
+    socket.write(
+      `HTTP/1.1 ${status} ${titleFor(status)}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
 }
 
 async function runCheck(check: ReadinessCheck): Promise<{ name: string; error?: string }> {

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterEach, describe, expect, it } from 'vitest';
@@ -197,6 +198,47 @@ describe('errors are application/problem+json', () => {
     expect(res.statusCode).toBe(429);
     expect(res.headers['retry-after']).toBe('7');
     expect(res.json()).toMatchObject({ status: 429, detail: 'slow down', limit: 10 });
+  });
+});
+
+/** Writes raw bytes to the service and reads its whole answer (it closes the connection). */
+async function rawExchange(url: string, request: string): Promise<{ head: string; body: string }> {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('error', () => undefined); // the server may reset after answering
+  socket.write(request);
+  await new Promise((resolve) => socket.once('close', resolve));
+  const text = Buffer.concat(chunks).toString('utf8');
+  const split = text.indexOf('\r\n\r\n');
+  return { head: text.slice(0, split), body: text.slice(split + 4) };
+}
+
+describe("requests node's HTTP parser refuses", () => {
+  it('answers a 20 KB header with 431 as problem+json, before any route runs', async () => {
+    const { service } = make();
+    const url = await service.listen();
+    const { head, body } = await rawExchange(
+      url,
+      `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+    );
+    expect(head).toMatch(/^HTTP\/1\.1 431 Request Header Fields Too Large/);
+    expect(head.toLowerCase()).toContain('content-type: application/problem+json');
+    expect(JSON.parse(body)).toMatchObject({
+      type: 'about:blank',
+      status: 431,
+      title: 'Request Header Fields Too Large',
+    });
+  });
+
+  it('answers malformed HTTP with 400 as problem+json', async () => {
+    const { service } = make();
+    const url = await service.listen();
+    const { head, body } = await rawExchange(url, 'NOT HTTP AT ALL\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 400 Bad Request/);
+    expect(head.toLowerCase()).toContain('content-type: application/problem+json');
+    expect(JSON.parse(body)).toMatchObject({ status: 400, detail: 'malformed HTTP request' });
   });
 });
 

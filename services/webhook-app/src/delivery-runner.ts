@@ -25,9 +25,10 @@ export function deliverySettings(config: Config): DeliverySettings {
     maxAttempts: config.DELIVERY_MAX_ATTEMPTS,
     backoffBaseMs: config.DELIVERY_BACKOFF_BASE_MS,
     backoffCapMs: config.DELIVERY_BACKOFF_CAP_MS,
-    // Each delivery makes at most three calls (login, dm.create, chat.sendMessage), each phase of
-    // which is bounded by the timeout; the slack covers undici's 1 s timer resolution. Should a
-    // lease still run out mid-send, the next worker's send is refused by Rocket.Chat (same message id).
+    // Each delivery makes at most four calls (login, dm.create, chat.sendMessage and, after a 400,
+    // chat.getMessage), each phase of which is bounded by the timeout; the slack covers undici's 1 s
+    // timer resolution. Should a lease still run out mid-send, the next worker's re-send of the same
+    // message id creates nothing, and the client finds the message by that id.
     leaseMs: config.ROCKETCHAT_TIMEOUT_MS * 4 + 10_000,
     idlePollMs: config.DELIVERY_POLL_MS,
     wakeWindowMs: 10,

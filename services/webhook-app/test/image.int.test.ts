@@ -12,14 +12,18 @@ describeImage({
   mustNotContain: ['@kubernetes/client-node', '@connectrpc/connect'],
   mustContain: ['postgres', '@electric-sql/pglite', 'fastify'],
   async start(dir) {
-    const app = await startProcess(join(dir, 'services/webhook-app/src/main.ts'), {
-      PORT: String(await freePort()),
-      GITLAB_WEBHOOK_SECRET: 'a-secret-of-sixteen+',
-      ROCKETCHAT_URL: 'http://127.0.0.1:9',
-      ROCKETCHAT_USER_ID: 'u',
-      ROCKETCHAT_AUTH_TOKEN: 't',
-      ROCKETCHAT_DEFAULT_RECIPIENT: 'ops',
-    });
+    const app = await startProcess(
+      join(dir, 'services/webhook-app/src/main.ts'),
+      {
+        PORT: String(await freePort()),
+        GITLAB_WEBHOOK_SECRET: 'a-secret-of-sixteen+',
+        ROCKETCHAT_URL: 'http://127.0.0.1:9',
+        ROCKETCHAT_USER_ID: 'u',
+        ROCKETCHAT_AUTH_TOKEN: 't',
+        ROCKETCHAT_DEFAULT_RECIPIENT: 'ops',
+      },
+      { readyTimeoutMs: 60_000 }, // a bound for slow, shared machines, not a target
+    );
     expect((await fetch(`${app.url}/readyz`)).status).toBe(200);
     expect(await app.stop()).toBe(0);
   },

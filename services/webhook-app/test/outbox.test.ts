@@ -30,5 +30,5 @@ describe('Outbox accepts, group-committed (PGlite)', () => {
     } finally {
       await db.close();
     }
-  });
+  }, 120_000); // opening PGlite outlasted the 30 s default on a busy machine: a bound, not a target
 });

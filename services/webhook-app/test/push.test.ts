@@ -1,8 +1,11 @@
 import { readContract } from '@sre-platform/contracts';
 import { Value } from '@sre-platform/service-kit';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import {
+  C0_OR_DEL,
+  CONTROL_CHARACTER,
   LISTED_COMMITS,
   PushEventSchema,
   recipientFor,
@@ -81,12 +84,117 @@ describe('edge cases GitLab documents', () => {
     expect(text).toContain('57 commits');
   });
 
-  it('keeps commit titles from breaking the markdown', () => {
-    const commits = [{ id: 'd'.repeat(40), title: 'fix `rm -rf` *now*\nsecond line' }];
+  it('keeps commit titles from breaking the markdown: markup characters become look-alikes, lines one line', () => {
+    const commits = [{ id: 'd'.repeat(40), title: 'fix `rm -rf` *now* in my_file\nsecond line' }];
     const text = renderMessage(summarize({ ...base, commits, total_commits_count: 1 }));
-    expect(text).toContain("- `dddddddd` fix 'rm -rf' 'now' second line");
+    expect(text).toContain('- `dddddddd` fix \u02cbrm -rf\u02cb \u2217now\u2217 in my\u02cdfile second line');
     expect(text).toContain('1 commit,');
   });
+});
+
+describe('user-controlled text in the message', () => {
+  const base = load('push.json');
+  const one = (title: string, author = 'Dev') => [{ id: 'e'.repeat(40), title, author: { name: author } }];
+
+  it('keeps a ref name with a backtick (valid in git) inside its code span', () => {
+    const text = renderMessage(summarize({ ...base, ref: 'refs/heads/fix-`quote`' }));
+    expect(text).toContain('branch `fix-\u02cbquote\u02cb` of');
+    expect(text.split('\n')[0]!.match(/`/g)).toHaveLength(4); // the ref's span and the head's, nothing else
+  });
+
+  it('neutralises Rocket.Chat link syntax and mentions (@all, @here, @user) in titles and author names', () => {
+    const commits = one('see <https://evil.example|the docs> @all @here [x](https://evil.example)', '@admin');
+    const text = renderMessage(summarize({ ...base, user_username: '@here', commits, total_commits_count: 1 }));
+    expect(text).not.toMatch(/@|<https|\|the docs|\[x\]/);
+    expect(text).toContain('\uff20all \uff20here');
+    expect(text).toContain('(\uff20admin)');
+    expect(text.startsWith('*\uff20here* pushed to')).toBe(true);
+  });
+
+  it('replaces control characters, NUL included, so that none reaches the stored message', () => {
+    const commits = one('a\u0000b\u001bc\u007f', 'n\u0000me');
+    const text = renderMessage(summarize({ ...base, commits, total_commits_count: 1 }));
+    expect(text).toContain('a\ufffdb\ufffdc\ufffd');
+    expect(text).toContain('(n\ufffdme)');
+    expect(text.replace(/\n/g, '')).not.toMatch(CONTROL_CHARACTER);
+  });
+
+  it('drops a project link whose URL could break out of the link', () => {
+    const project = { ...base.project, web_url: 'http://example.com/a) [click](http://evil.example' };
+    const text = renderMessage(summarize({ ...base, project }));
+    expect(text).not.toContain('evil');
+    expect(text).toContain('of mike/diaspora:');
+  });
+
+  // Any text at all in every user-controlled field: outside code spans, the message has exactly the
+  // markup of a message built from harmless text, and as many code spans, so user text can neither
+  // format, link, mention nor break a span.
+  it('property: user text never adds markup, mentions or lines to the message', () => {
+    const MARKUP_CHARS = ['`', '*', '_', '~', '[', ']', '(', ')', '<', '>', '|', '@', '\n'];
+    // Inside a code span nothing is markup, so only its delimiters count.
+    const histogram = (text: string) => {
+      const outside = text.replace(/`[^`\n]*`/g, '``');
+      return MARKUP_CHARS.map((c) => outside.split(c).length - 1);
+    };
+    const nasty = fc.string({
+      unit: fc.oneof(
+        fc.constantFrom(
+          '`',
+          '*',
+          '_',
+          '~',
+          '[',
+          ']',
+          '<',
+          '>',
+          '|',
+          '@',
+          '\n',
+          '\r',
+          '\t',
+          '\u0000',
+          '\u001b',
+          '\ud800',
+          ' ',
+        ),
+        fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
+      ),
+      maxLength: 80,
+    });
+    // Git refuses control characters in ref names (the webhook answers 400); anything else is allowed.
+    const refText = nasty.map((t) => t.replace(new RegExp(C0_OR_DEL.source, 'g'), ''));
+    const build = (ref: string, pusher: string, titles: string[], authors: string[]) =>
+      renderMessage(
+        summarize({
+          ...base,
+          ref: `refs/heads/${ref}`,
+          user_username: pusher,
+          commits: titles.map((title, i) => ({
+            id: i.toString(16).padStart(40, 'f'),
+            title,
+            author: { name: authors[i] ?? 'x' },
+          })),
+          total_commits_count: titles.length,
+        }),
+      );
+    fc.assert(
+      fc.property(
+        refText,
+        nasty,
+        fc.array(nasty, { minLength: 1, maxLength: 12 }),
+        fc.array(nasty, { maxLength: 12 }),
+        (ref, pusher, titles, authors) => {
+          // Blank text (whitespace only) shows as nothing, and a blank author as no parentheses.
+          const same = (t: string) => (/^\s*$/.test(t) ? t : 'x');
+          const harmless = build('x', same(pusher), titles.map(same), authors.map(same));
+          const text = build(ref, pusher, titles, authors);
+          expect(histogram(text)).toEqual(histogram(harmless));
+          expect(text.replace(/\n/g, '')).not.toMatch(CONTROL_CHARACTER);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  }, 120_000); // a bound for slow machines, not a speed target
 });
 
 describe('recipientFor', () => {

@@ -33,6 +33,46 @@ describe('RocketChatClient', () => {
     expect(peer.messages[0]).toMatchObject({ _id: messageIdFor('key-1'), to: 'ops', msg: 'hello' });
   });
 
+  for (const how of ['reset', 'gateway-timeout', 'hang'] as const) {
+    it(`confirms through chat.getMessage that a message whose reply was lost (${how}) was delivered, and sends it once`, async () => {
+      const client = tokenClient(200);
+      peer.behaviour.loseReplies = { count: 1, how, hangMs: 1500 };
+      const lost = await client.sendDirectMessage('ops', 'hello', 'lost-1');
+      expect(lost).toMatchObject({ kind: 'retry', countAttempt: true });
+      // The retry re-sends the same _id: Rocket.Chat's 400 is checked against chat.getMessage.
+      expect(await client.sendDirectMessage('ops', 'hello', 'lost-1')).toEqual({ kind: 'delivered', duplicate: true });
+      expect(peer.calls.get('/api/v1/chat.getMessage')).toBe(1);
+      expect(peer.messages).toHaveLength(1);
+      expect(peer.messages[0]).toMatchObject({ _id: messageIdFor('lost-1'), to: 'ops' });
+      await client.close();
+    });
+  }
+
+  it('calls a 400 failed only when chat.getMessage says the message does not exist, and retries when it cannot tell', async () => {
+    let getMessage = { status: 400, body: '{"success":false}' };
+    const server = createServer((req, res) => {
+      req.resume();
+      res.setHeader('content-type', 'application/json');
+      if (req.url?.endsWith('dm.create')) res.end(JSON.stringify({ room: { rid: 'r1' }, success: true }));
+      else if (req.url?.includes('chat.getMessage')) res.writeHead(getMessage.status).end(getMessage.body);
+      else res.writeHead(400).end(JSON.stringify({ success: false, error: 'error-invalid-room' }));
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const client = new RocketChatClient(
+      `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      { kind: 'token', userId: 'u', authToken: 't' },
+      1000,
+    );
+    try {
+      expect(await client.sendDirectMessage('ops', 'x', 'k')).toMatchObject({ kind: 'fatal', reason: 'rejected' });
+      getMessage = { status: 503, body: '{"success":false,"error":"down"}' };
+      expect(await client.sendDirectMessage('ops', 'x', 'k')).toMatchObject({ kind: 'retry', reason: 'server_error' });
+    } finally {
+      await client.close();
+      server.close();
+    }
+  });
+
   it('logs in with a password, and logs in again once when the session is revoked', async () => {
     const client = new RocketChatClient(
       peer.url,

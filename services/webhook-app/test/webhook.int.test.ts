@@ -17,6 +17,9 @@ const SECRET = 'gitlab-webhook-secret-for-tests';
 const ADMIN = 'admin-token-for-the-tests-0001';
 
 const db = useDatabase('webhook');
+// Starting Node with its TypeScript took over the helper's 15 s default on a machine shared by many
+// test runs: a bound for slow machines, not a target.
+const READY_TIMEOUT_MS = 60_000;
 let peer: Peer;
 const processes: StartedProcess[] = [];
 
@@ -32,22 +35,26 @@ afterEach(async () => {
 
 async function startApp(env: Record<string, string> = {}): Promise<StartedProcess> {
   const bot = peer.tokenFor('webhook-bot');
-  const proc = await startProcess(MAIN, {
-    PORT: String(await freePort()),
-    GITLAB_WEBHOOK_SECRET: SECRET,
-    ADMIN_TOKEN: ADMIN,
-    DATABASE_URL: db.url,
-    ROCKETCHAT_URL: peer.url,
-    ROCKETCHAT_USER_ID: bot.userId,
-    ROCKETCHAT_AUTH_TOKEN: bot.authToken,
-    ROCKETCHAT_DEFAULT_RECIPIENT: 'ops',
-    ROCKETCHAT_TIMEOUT_MS: '1000',
-    DELIVERY_BACKOFF_BASE_MS: '50',
-    DELIVERY_BACKOFF_CAP_MS: '400',
-    DELIVERY_POLL_MS: '50',
-    BODY_LIMIT_BYTES: '65536',
-    ...env,
-  });
+  const proc = await startProcess(
+    MAIN,
+    {
+      PORT: String(await freePort()),
+      GITLAB_WEBHOOK_SECRET: SECRET,
+      ADMIN_TOKEN: ADMIN,
+      DATABASE_URL: db.url,
+      ROCKETCHAT_URL: peer.url,
+      ROCKETCHAT_USER_ID: bot.userId,
+      ROCKETCHAT_AUTH_TOKEN: bot.authToken,
+      ROCKETCHAT_DEFAULT_RECIPIENT: 'ops',
+      ROCKETCHAT_TIMEOUT_MS: '1000',
+      DELIVERY_BACKOFF_BASE_MS: '50',
+      DELIVERY_BACKOFF_CAP_MS: '400',
+      DELIVERY_POLL_MS: '50',
+      BODY_LIMIT_BYTES: '65536',
+      ...env,
+    },
+    { readyTimeoutMs: READY_TIMEOUT_MS },
+  );
   processes.push(proc);
   return proc;
 }
@@ -65,11 +72,13 @@ function hook(app: StartedProcess, body: string, headers: Record<string, string>
   });
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 20_000) {
+async function until(what: string, check: () => boolean, timeoutMs = 20_000, refresh?: () => Promise<void>) {
   const deadline = Date.now() + timeoutMs;
+  await refresh?.();
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(50);
+    await refresh?.();
   }
 }
 
@@ -121,18 +130,26 @@ describe('accepting webhooks', () => {
     expect(app.stdout()).not.toContain(SECRET);
   });
 
-  it('answers 400 to malformed JSON or a body that is not a push, 413 to an oversize body, 202 to other events', async () => {
+  it('answers 400 to malformed JSON or a body that is not a push, 413 to an oversize body, 415 to text, 431 to huge headers, 202 to other events', async () => {
     const app = await startApp();
     expect((await hook(app, '{"object_kind": "push",')).status).toBe(400);
     const notPush = await hook(app, JSON.stringify({ object_kind: 'push', ref: 'x' }));
     expect(notPush.status).toBe(400);
     expect(((await notPush.json()) as { detail: string }).detail).toMatch(/not a GitLab Push Hook body/);
     expect((await hook(app, JSON.stringify({ big: 'x'.repeat(70_000) }))).status).toBe(413);
+    // A body that is not JSON is told which header to send; a header block too large for node's parser
+    // gets the same problem+json shape as everything else.
+    const plainText = await hook(app, PUSH, { 'content-type': 'text/plain' });
+    expect(plainText.status).toBe(415);
+    expect(plainText.headers.get('content-type')).toContain('application/problem+json');
+    const bigHeader = await hook(app, PUSH, { 'x-padding': 'a'.repeat(20_000) });
+    expect(bigHeader.status).toBe(431);
+    expect(bigHeader.headers.get('content-type')).toContain('application/problem+json');
     const other = await hook(app, '{"object_kind":"merge_request"}', { 'x-gitlab-event': 'Merge Request Hook' });
     expect(other.status).toBe(202);
     expect(((await other.json()) as { status: string }).status).toBe('ignored');
     const metrics = await (await fetch(`${app.url}/metrics`)).text();
-    expect(metrics).toMatch(/webhook_events_received_total\{event="push",result="invalid"\} 3/);
+    expect(metrics).toMatch(/webhook_events_received_total\{event="push",result="invalid"\} 4/);
     expect(metrics).toMatch(/webhook_events_received_total\{event="other",result="ignored"\} 1/);
   });
 
@@ -159,16 +176,21 @@ describe('accepting webhooks', () => {
     expect(check.status).toBe(0);
   });
 
-  it('delivers a re-sent event (same Idempotency-Key) once', async () => {
-    const app = await startApp();
-    const first = await hook(app, PUSH, { 'idempotency-key': 'resend-me' });
-    const again = await hook(app, PUSH, { 'idempotency-key': 'resend-me' });
-    expect(((await first.json()) as { status: string }).status).toBe('accepted');
-    expect(((await again.json()) as { status: string }).status).toBe('duplicate');
-    await until('the DM', () => peer.messages.length === 1);
-    await sleep(500);
-    expect(peer.messages).toHaveLength(1);
-  });
+  for (const [what, key] of [
+    ['a GitLab key', 'resend-me'],
+    ['a key over 200 characters (stored hashed, never ignored)', `long-${'k'.repeat(300)}`],
+  ] as const) {
+    it(`delivers a re-sent event (same Idempotency-Key, ${what}) once`, async () => {
+      const app = await startApp();
+      const first = await hook(app, PUSH, { 'idempotency-key': key });
+      const again = await hook(app, PUSH, { 'idempotency-key': key });
+      expect(((await first.json()) as { status: string }).status).toBe('accepted');
+      expect(((await again.json()) as { status: string }).status).toBe('duplicate');
+      await until('the DM', () => peer.messages.length === 1);
+      await sleep(500);
+      expect(peer.messages).toHaveLength(1);
+    });
+  }
 
   it('group-commits a concurrent burst: every distinct event stored and delivered once, re-sends counted once', async () => {
     const app = await startApp();
@@ -202,17 +224,43 @@ describe('delivering through failures', () => {
     peer.behaviour.failWith = 503;
     for (let i = 0; i < 10; i++)
       expect((await hook(app, pushWith(sha(i)), { 'idempotency-key': `down-${i}` })).status).toBe(202);
-    await sleep(1500);
-    expect(peer.messages).toHaveLength(0);
-    expect(await (await fetch(`${app.url}/metrics`)).text()).toMatch(
-      /webhook_delivery_failures_total\{reason="server_error"\} [1-9]/,
+    // The failures reach /metrics from the delivery thread in batches: wait for them, however slow the machine.
+    const failures = /webhook_delivery_failures_total\{reason="server_error"\} [1-9]/;
+    let metrics = '';
+    await until(
+      'the failures on /metrics',
+      () => failures.test(metrics),
+      20_000,
+      async () => {
+        metrics = await (await fetch(`${app.url}/metrics`)).text();
+      },
     );
+    expect(peer.messages).toHaveLength(0);
     peer.behaviour.failWith = undefined;
     await until('10 DMs', () => peer.messages.length === 10);
     await sleep(500);
     expect(new Set(peer.messages.map((m) => m.msg)).size).toBe(10);
     expect(peer.messages).toHaveLength(10);
   });
+
+  for (const how of ['reset', 'hang'] as const) {
+    it(`delivers once and dead-letters nothing when Rocket.Chat stores a message but its reply is lost (${how})`, async () => {
+      const app = await startApp({ DELIVERY_MAX_ATTEMPTS: '3' });
+      peer.behaviour.loseReplies = { count: 1, how, hangMs: 3000 };
+      await hook(app, PUSH, { 'idempotency-key': `lost-reply-${how}` });
+      await until('the delivered row', () => app.stdout().includes('"msg":"delivered"'));
+      expect(peer.messages).toHaveLength(1);
+      expect(peer.calls.get('/api/v1/chat.sendMessage')).toBe(2); // the lost one and the retry
+      expect(peer.calls.get('/api/v1/chat.getMessage')).toBe(1);
+      const rows = (await db.sql`select status, attempts from webhook_outbox`) as unknown as {
+        status: string;
+        attempts: number;
+      }[];
+      expect(rows).toEqual([{ status: 'delivered', attempts: 2 }]);
+      expect(app.stdout()).toContain('"duplicate":true');
+      expect(await (await fetch(`${app.url}/metrics`)).text()).not.toMatch(/webhook_dead_letters_total\{/);
+    });
+  }
 
   it('waits for the rate limit to reset instead of spending its retry budget', async () => {
     const app = await startApp({ DELIVERY_MAX_ATTEMPTS: '2' });

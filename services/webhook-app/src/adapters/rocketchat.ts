@@ -24,6 +24,7 @@ interface RcBody {
   error?: string;
   errorType?: string;
   room?: { rid?: string; _id?: string };
+  message?: { _id?: string };
   data?: { authToken?: string; userId?: string };
 }
 
@@ -77,24 +78,38 @@ export class RocketChatClient {
 
   /**
    * Sends `text` to `username` as a direct message. The message id is derived from the event's
-   * idempotency key, so a second delivery of the same event is refused by Rocket.Chat (a message
-   * with that _id exists) and reported as a duplicate, not sent twice.
+   * idempotency key, so a second delivery of the same event (after a lost reply, a crash or an
+   * expired lease) cannot create a second message. Rocket.Chat answers such a re-send with a bare
+   * 400 that does not say why (its sendMessage skips an existing id and the route then fails on the
+   * missing result), so every 400 from chat.sendMessage is checked against chat.getMessage: when the
+   * message with our id exists, it was delivered earlier, and that is what is reported.
    */
   async sendDirectMessage(username: string, text: string, idempotencyKey: string): Promise<Outcome> {
+    const _id = messageIdFor(idempotencyKey);
     try {
       const rid = await this.roomFor(username);
-      const res = await this.call('/api/v1/chat.sendMessage', {
-        message: { _id: messageIdFor(idempotencyKey), rid, msg: text },
-      });
-      if (res.status === 400 && /E11000|duplicate key|already exists/i.test(res.body.error ?? '')) {
-        return { kind: 'delivered', duplicate: true };
-      }
+      const res = await this.call('POST', '/api/v1/chat.sendMessage', { message: { _id, rid, msg: text } });
+      if (res.status === 400 && (await this.messageExists(_id))) return { kind: 'delivered', duplicate: true };
       this.check(res, 'chat.sendMessage');
       return { kind: 'delivered', duplicate: false };
     } catch (err) {
       if (err instanceof CallFailed) return err.outcome;
       throw err;
     }
+  }
+
+  /**
+   * Whether Rocket.Chat holds a message with this id: chat.getMessage answers 200 with the message
+   * (to any member of its room; the bot is one), or 400 `{success: false}` when there is none. Any
+   * other answer (timeout, 5xx, 401 after a re-login) throws the usual retry outcome: a send is never
+   * called failed while its delivery is unknown.
+   */
+  private async messageExists(id: string): Promise<boolean> {
+    const res = await this.call('GET', `/api/v1/chat.getMessage?msgId=${encodeURIComponent(id)}`);
+    if (res.status === 200 && res.body.success !== false && res.body.message?._id === id) return true;
+    if (res.status === 400) return false;
+    this.check(res, 'chat.getMessage');
+    return false;
   }
 
   /** Closes the connection pool (at shutdown, after the last send). */
@@ -105,7 +120,7 @@ export class RocketChatClient {
   private async roomFor(username: string): Promise<string> {
     const cached = this.rooms.get(username);
     if (cached) return cached;
-    const res = await this.call('/api/v1/dm.create', { username });
+    const res = await this.call('POST', '/api/v1/dm.create', { username });
     if (res.status === 400 && res.body.errorType === 'error-invalid-user') {
       throw new CallFailed({ kind: 'fatal', reason: 'unknown_user', detail: `Rocket.Chat has no user "${username}"` });
     }
@@ -138,15 +153,16 @@ export class RocketChatClient {
     throw new CallFailed({ kind: 'fatal', reason: 'rejected', detail });
   }
 
-  /** One authenticated POST; logs in first (and once more after a 401) when using a password. */
+  /** One authenticated call; logs in first (and once more after a 401) when using a password. */
   private async call(
+    method: 'GET' | 'POST',
     path: string,
-    body: unknown,
+    body?: unknown,
   ): Promise<{ status: number; body: RcBody; headers: IncomingHttpHeaders }> {
-    let res = await this.post(path, body, await this.credentials());
+    let res = await this.request(method, path, body, await this.credentials());
     if (res.status === 401 && this.auth.kind === 'login') {
       this.session = undefined; // the session expired or was revoked: log in again, once
-      res = await this.post(path, body, await this.credentials());
+      res = await this.request(method, path, body, await this.credentials());
     }
     return res;
   }
@@ -154,7 +170,7 @@ export class RocketChatClient {
   private async credentials(): Promise<{ userId: string; authToken: string }> {
     if (this.session) return this.session;
     if (this.auth.kind !== 'login') throw new Error('unreachable: token auth always has a session');
-    const res = await this.post('/api/v1/login', { user: this.auth.user, password: this.auth.password });
+    const res = await this.request('POST', '/api/v1/login', { user: this.auth.user, password: this.auth.password });
     if (res.status === 401) {
       throw new CallFailed({
         kind: 'retry',
@@ -176,15 +192,20 @@ export class RocketChatClient {
     return this.session;
   }
 
-  private async post(path: string, body: unknown, auth?: { userId: string; authToken: string }) {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
+  private async request(
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    auth?: { userId: string; authToken: string },
+  ) {
+    const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
     if (auth) {
       headers['x-user-id'] = auth.userId;
       headers['x-auth-token'] = auth.authToken;
     }
     let res: { status: number; text: string; headers: IncomingHttpHeaders };
     try {
-      res = await this.send(path, headers, JSON.stringify(body));
+      res = await this.send(method, path, headers, body === undefined ? undefined : JSON.stringify(body));
     } catch (err) {
       const timeout = TIMEOUT_CODES.has(String((err as { code?: unknown }).code));
       throw new CallFailed({
@@ -207,16 +228,16 @@ export class RocketChatClient {
   }
 
   /**
-   * One POST through undici's keep-alive connection pool. Measured against node:http's client at the
+   * One call through undici's keep-alive connection pool. Measured against node:http's client at the
    * sustained rate: 0.056 ms of delivery-thread CPU per DM instead of 0.088, and the peer's share fell
    * too, because undici writes the request head and body in one syscall.
    */
-  private async send(path: string, headers: Record<string, string>, body: string) {
+  private async send(method: 'GET' | 'POST', path: string, headers: Record<string, string>, body?: string) {
     // Origin and path apart: no URL is parsed per call.
     const res = await this.dispatcher.request({
       origin: this.origin,
       path: `${this.basePath}${path}`,
-      method: 'POST',
+      method,
       headers,
       body,
     });

@@ -1,8 +1,11 @@
 // GitLab push and tag push events: what they mean and the message they become. Pure functions.
 import { Type, type Static } from '@sre-platform/service-kit';
 
+const Sha = '^[0-9a-f]{40}([0-9a-f]{24})?$';
+
 const Commit = Type.Object({
-  id: Type.String({ minLength: 7 }),
+  // Hex only: it lands in the message inside a code span.
+  id: Type.String({ pattern: '^[0-9a-f]{7,64}$' }),
   title: Type.Optional(Type.String()),
   message: Type.Optional(Type.String()),
   url: Type.Optional(Type.String()),
@@ -13,9 +16,9 @@ const Commit = Type.Object({
 export const PushEventSchema = Type.Object({
   object_kind: Type.Union([Type.Literal('push'), Type.Literal('tag_push')]),
   ref: Type.String({ minLength: 1, maxLength: 1024 }),
-  before: Type.String({ pattern: '^[0-9a-f]{40}([0-9a-f]{24})?$' }),
-  after: Type.String({ pattern: '^[0-9a-f]{40}([0-9a-f]{24})?$' }),
-  checkout_sha: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  before: Type.String({ pattern: Sha }),
+  after: Type.String({ pattern: Sha }),
+  checkout_sha: Type.Optional(Type.Union([Type.String({ pattern: Sha }), Type.Null()])),
   user_name: Type.Optional(Type.String()),
   user_username: Type.Optional(Type.String()),
   user_email: Type.Optional(Type.Union([Type.String(), Type.Null()])),
@@ -33,14 +36,69 @@ export const LISTED_COMMITS = 10;
 
 const zero = (sha: string) => /^0+$/.test(sha);
 const short = (sha: string) => sha.slice(0, 8);
-/** Commit titles and names are user input: keep them from breaking the message's markdown. */
-const plain = (text: string, max = 72) => {
+/**
+ * Text from the push that GitLab copied from users (commit titles, author and pusher names, the
+ * project path) is shown as text, never as markup. Rocket.Chat's message syntax is markdown-like:
+ * `code`, *bold*, _italic_, ~strike~, [text](url), <url|text> links and @mentions (@all and @here
+ * notify everyone in the room). Each character that opens one of these is replaced by a look-alike
+ * that Rocket.Chat does not parse, so the text still reads the same and cannot format, link or
+ * notify. Line breaks and other whitespace become one space (the message's lines are ours), and
+ * control characters (which PostgreSQL's text type or a terminal would choke on) become U+FFFD.
+ */
+const LOOK_ALIKE: Record<string, string> = {
+  '`': '\u02cb', // modifier letter grave accent
+  '*': '\u2217', // asterisk operator
+  _: '\u02cd', // modifier letter low macron
+  '~': '\u223c', // tilde operator
+  '[': '\uff3b', // fullwidth square brackets
+  ']': '\uff3d',
+  '<': '\u2039', // single angle quotation marks
+  '>': '\u203a',
+  '|': '\u2223', // divides
+  '@': '\uff20', // fullwidth commercial at: no mention, no @all or @here
+};
+const MARKUP = /[`*_~[\]<>|@]/g;
+/** C0 and C1 control characters (in plain() whitespace among them is flattened first). */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+export const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+const CONTROL = new RegExp(CONTROL_CHARACTER.source, 'g');
+/** What git refuses in a ref name, and HTTP in a header value: C0 control characters and DEL. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+export const C0_OR_DEL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Why an identifier (a ref, a project path, an idempotency key) cannot be stored and shown verbatim:
+ * a C0 control character or DEL (git, GitLab and HTTP never send one there; PostgreSQL's text type
+ * refuses NUL) or a lone UTF-16 surrogate (JSON can encode one; UTF-8, and so PostgreSQL, cannot).
+ * Undefined when it can.
+ */
+export function unstorable(text: string): string | undefined {
+  if (C0_OR_DEL.test(text)) return 'contains a control character';
+  if (!text.isWellFormed()) return 'contains an unpaired UTF-16 surrogate';
+  return undefined;
+}
+
+/** User text as one line of plain text, at most `max` characters. */
+export function plain(text: string, max = 72): string {
   const oneLine = text
-    .replace(/[`*_~[\]]/g, "'")
+    .toWellFormed()
     .replace(/\s+/g, ' ')
+    .replace(CONTROL, '\ufffd')
+    .replace(MARKUP, (c) => LOOK_ALIKE[c]!)
     .trim();
   return oneLine.length > max ? `${oneLine.slice(0, max - 1)}…` : oneLine;
-};
+}
+
+/**
+ * A ref name inside a code span: only a backtick can end the span (markup is not parsed inside it),
+ * so only backticks are replaced. Git allows backticks in ref names; it forbids control characters,
+ * which the webhook refuses before this point.
+ */
+const inCode = (text: string) =>
+  `\`${text.toWellFormed().replace(/`/g, LOOK_ALIKE['`']!).replace(CONTROL, '\ufffd')}\``;
+
+/** A link target we can put in [text](url): http(s), printable ASCII, nothing that could end the link early. */
+const safeUrl = (url: string | undefined) => (url && /^https?:\/\/[!#-'*-;=?-Z^_a-z{}~]+$/.test(url) ? url : undefined);
 
 export interface PushSummary {
   kind: 'branch' | 'tag';
@@ -55,9 +113,11 @@ export interface PushSummary {
   projectUrl?: string;
   totalCommits: number;
   commits: { sha: string; title: string; author?: string }[];
+  /** Delivered by a system hook, which never carries commits (GitLab sends `commits: []`). */
+  commitsHidden: boolean;
 }
 
-export function summarize(event: PushEvent): PushSummary {
+export function summarize(event: PushEvent, options: { systemHook?: boolean } = {}): PushSummary {
   const kind = event.object_kind === 'tag_push' || event.ref.startsWith('refs/tags/') ? 'tag' : 'branch';
   const refName = event.ref.replace(/^refs\/(heads|tags)\//, '');
   const deleted = zero(event.after);
@@ -71,7 +131,7 @@ export function summarize(event: PushEvent): PushSummary {
     previousSha: created ? undefined : event.before,
     pusher: event.user_username ?? event.user_name ?? 'someone',
     project: event.project.path_with_namespace,
-    projectUrl: event.project.web_url,
+    projectUrl: safeUrl(event.project.web_url),
     totalCommits: Math.max(event.total_commits_count, event.commits.length),
     // GitLab lists commits oldest first; the newest matter most in a chat message.
     commits: [...event.commits].reverse().map((c) => ({
@@ -79,13 +139,14 @@ export function summarize(event: PushEvent): PushSummary {
       title: plain(c.title ?? c.message?.split('\n', 1)[0] ?? ''),
       author: c.author?.name,
     })),
+    commitsHidden: options.systemHook === true && event.commits.length === 0,
   };
 }
 
 export function renderMessage(s: PushSummary): string {
-  const project = s.projectUrl ? `[${s.project}](${s.projectUrl})` : s.project;
-  const ref = `${s.kind} \`${s.refName}\``;
-  const who = `*${plain(s.pusher, 64)}*`;
+  const project = s.projectUrl ? `[${plain(s.project, 200)}](${s.projectUrl})` : plain(s.project, 200);
+  const ref = `${s.kind} ${inCode(s.refName)}`;
+  const who = `*${plain(s.pusher, 64) || 'someone'}*`;
   if (s.deleted) {
     return `${who} deleted ${ref} of ${project}${s.previousSha ? ` (was \`${s.previousSha}\`)` : ''}`;
   }
@@ -93,6 +154,10 @@ export function renderMessage(s: PushSummary): string {
   const link = s.projectUrl ? ` ([view](${s.projectUrl}/-/commit/${head}))` : '';
   if (s.kind === 'tag') {
     return `${who} ${s.created ? 'pushed new' : 'moved'} ${ref} of ${project} at \`${head}\`${link}`;
+  }
+  if (s.commitsHidden) {
+    // A system hook: GitLab sends no commits and no count, so say nothing about them.
+    return `${who} ${s.created ? 'created' : 'pushed to'} ${ref} of ${project}, head \`${head}\`${link}`;
   }
   if (s.totalCommits === 0) {
     return `${who} ${s.created ? 'created' : 'pushed to'} ${ref} of ${project} at \`${head}\`${link} (no new commits)`;
@@ -102,7 +167,10 @@ export function renderMessage(s: PushSummary): string {
     `${who} ${s.created ? 'created' : 'pushed to'} ${ref} of ${project}: ${n} commit${n === 1 ? '' : 's'}, head \`${head}\`${link}`,
   ];
   const listed = s.commits.slice(0, LISTED_COMMITS);
-  for (const c of listed) lines.push(`- \`${short(c.sha)}\` ${c.title}${c.author ? ` (${plain(c.author, 40)})` : ''}`);
+  for (const c of listed) {
+    const author = c.author ? plain(c.author, 40) : '';
+    lines.push(`- \`${short(c.sha)}\` ${c.title}${author ? ` (${author})` : ''}`);
+  }
   if (n > listed.length) lines.push(`- and ${n - listed.length} more`);
   return lines.join('\n');
 }
