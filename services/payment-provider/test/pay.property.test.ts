@@ -23,7 +23,10 @@ afterAll(async () => {
 
 /** A JSON value whose numbers are kept as source text (Raw), so that any number token can be sent. */
 class Raw {
-  constructor(readonly raw: string) {}
+  readonly raw: string;
+  constructor(raw: string) {
+    this.raw = raw;
+  }
 }
 type Node = string | Raw | boolean | null | Node[] | { [key: string]: Node };
 const raw = (text: string) => new Raw(text);
