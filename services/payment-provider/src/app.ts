@@ -14,7 +14,7 @@ export const IDEMPOTENCY_CONFLICT = 'urn:sre-platform:problem:idempotency-key-re
 // Unknown properties are ignored, as the original did (forward compatible clients). The text fields
 // reach the ledger, so they refuse control characters (PostgreSQL refuses U+0000) and unpaired
 // surrogates (not encodable as UTF-8: the stored id would differ from the one echoed).
-export const PayBody = Type.Object({
+const PayBody = Type.Object({
   id: PlainText({ minLength: 1, maxLength: 128 }),
   value: Type.Number({ exclusiveMinimum: 0 }),
   currency: PlainText({ minLength: 1, maxLength: 3 }),

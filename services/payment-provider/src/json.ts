@@ -28,8 +28,8 @@ export function nestingDepth(text: string, limit: number): number {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c)
-        i++; // backslash: skip the escaped character
+      // A backslash escapes the next character; a quote ends the string.
+      if (c === 0x5c) i++;
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x7b || c === 0x5b) {
@@ -50,7 +50,6 @@ export function parseJson(text: string): unknown {
   const reviver: Reviver = function (key, value, context) {
     if (key === '__proto__' || key === 'constructor') throw new HttpProblem(400, `forbidden property name "${key}"`);
     if (key === 'value' && typeof value === 'number' && context.source !== undefined && typeof this === 'object') {
-      if (!Number.isFinite(value)) throw new HttpProblem(400, `value ${context.source} is out of range`);
       seen.set(this as object, context.source);
     }
     return value;
@@ -65,6 +64,11 @@ export function parseJson(text: string): unknown {
   if (typeof parsed === 'object' && parsed !== null) {
     const source = seen.get(parsed);
     if (source !== undefined) sources.set(parsed, source);
+    // A number JSON allows but a double cannot hold (1e400 reads as Infinity).
+    const { value } = parsed as { value?: unknown };
+    if (typeof value === 'number' && !Number.isFinite(value)) {
+      throw new HttpProblem(400, `value ${source ?? String(value)} is out of range`);
+    }
   }
   return parsed;
 }
