@@ -142,16 +142,19 @@ describe('after the request is written: the outcome is unknown, never unreachabl
 describe('an invoice whose attempts differ', () => {
   let db: Database;
   let invoices: Invoices;
+  // One invoice, I1, made unpaid again before each test.
   beforeAll(async () => {
     db = await openDatabase({});
     invoices = new Invoices(db);
-  });
-  afterAll(() => db.close());
-  beforeEach(async () => {
-    await db.query('drop table if exists invoices, invoice_app_migrations');
     await invoices.migrate();
     await db.query("delete from invoices where id <> 'I1'");
   });
+  afterAll(() => db.close());
+  beforeEach(() =>
+    db.query(
+      `update invoices set status = 'unpaid', attempt_key = null, lease_until = null, paid_at = null, last_error = null`,
+    ),
+  );
 
   const payer = (port: number) => {
     const provider = httpProvider({
