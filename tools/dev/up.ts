@@ -78,7 +78,8 @@ export function serviceEnv(
   const declared = new Set(entries.map((e) => e.port));
   const defaults: Record<string, string> = {};
   for (const [name, value] of Object.entries(entry.env ?? {})) {
-    if (callerEnv[name] === undefined) defaults[name] = shiftPeerUrl(value, declared, offset);
+    // An empty variable counts as unset, as in the services' own configuration.
+    if (!callerEnv[name]) defaults[name] = shiftPeerUrl(value, declared, offset);
   }
   return { ...callerEnv, ...defaults, HOST: '127.0.0.1', PORT: String(entry.port + offset) };
 }
@@ -245,7 +246,7 @@ async function main(): Promise<number> {
     Object.keys(e.env ?? {})
       .filter((name) => name.endsWith('_URL'))
       .map((name) =>
-        process.env[name] === undefined
+        !process.env[name]
           ? `  ${e.name.padEnd(20)} ${name}=${envs[i]![name]}`
           : `  ${e.name.padEnd(20)} ${name} from your environment`,
       ),

@@ -146,6 +146,9 @@ describe('make up', () => {
     // The caller's own value wins, untouched by the offset.
     const caller = { PAYMENT_PROVIDER_URL: 'http://127.0.0.1:8082', A: '2' };
     expect(serviceEnv(invoice!, entries, 1000, caller)).toMatchObject(caller);
+    expect(serviceEnv(invoice!, entries, 1000, { PAYMENT_PROVIDER_URL: '' })['PAYMENT_PROVIDER_URL']).toBe(
+      'http://127.0.0.1:9082',
+    );
     // Only loopback URLs at a declared port are peers.
     const ports = new Set([8082]);
     expect(shiftPeerUrl('http://127.0.0.1:8082', ports, 5)).toBe('http://127.0.0.1:8087');
