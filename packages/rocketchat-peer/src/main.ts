@@ -8,7 +8,6 @@ runMain('rocketchat-peer', async () => {
   const peer = await startPeer({
     port: Number(process.env['PORT'] ?? 3100),
     host: process.env['HOST'] ?? '127.0.0.1',
-    requireContracts: false,
     // PEER_CHECK_CONTRACTS=false skips the checks entirely (the benchmark uses it).
     checkContracts: process.env['PEER_CHECK_CONTRACTS'] !== 'false',
   });

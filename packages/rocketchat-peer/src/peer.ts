@@ -3,28 +3,13 @@
 // against Rocket.Chat's published OpenAPI documents. Any mismatch is recorded as a violation, and
 // tests assert there are none. Failure modes (down, slow, rate limited, ...) are switched on by tests.
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
 
+import { readContract } from '@sre-platform/contracts';
 import { createService, type BaseConfig, type Logger, type Service } from '@sre-platform/service-kit';
-
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-
-/** Where Rocket.Chat's OpenAPI subsets live: SRE_CONTRACTS_DIR, else the shared/ folder beside the repo. */
-export function contractsDir(): string {
-  const dir = process.env['SRE_CONTRACTS_DIR'] ?? join(REPO_ROOT, '../shared/data');
-  if (!existsSync(join(dir, 'rocketchat'))) {
-    throw new Error(
-      `Rocket.Chat contracts not found in ${dir}/rocketchat: set SRE_CONTRACTS_DIR to the folder holding rocketchat/ and gitlab/`,
-    );
-  }
-  return dir;
-}
 
 type Json = Record<string, unknown>;
 
@@ -52,9 +37,7 @@ function loadContracts(): Map<string, Operation> {
   const ajv = new Ajv({ strict: false, allErrors: true });
   const ops = new Map<string, Operation>();
   for (const file of ['authentication', 'messaging', 'user-management']) {
-    const doc = relaxOneOf(
-      parse(readFileSync(join(contractsDir(), 'rocketchat', `${file}.subset.openapi.yaml`), 'utf8')),
-    ) as Json;
+    const doc = relaxOneOf(parse(readContract(`rocketchat/${file}.subset.openapi.yaml`))) as Json;
     const resolveRef = (node: unknown): Json => {
       const ref = (node as Json | undefined)?.['$ref'];
       if (typeof ref !== 'string') return node as Json;
@@ -127,23 +110,13 @@ export async function startPeer(
     port?: number;
     host?: string;
     logger?: Logger;
-    requireContracts?: boolean;
     /** false: no contract checks at all (benchmarks: the checks are this stand-in's cost, not Rocket.Chat's). */
     checkContracts?: boolean;
   } = {},
 ): Promise<Peer> {
-  // Tests always check the contract; `make up` in a clone without ../shared runs unchecked (and says so).
-  let contracts = new Map<string, Operation>();
-  let unchecked: string | undefined;
-  if (options.checkContracts === false) unchecked = 'contract checks turned off';
-  else {
-    try {
-      contracts = loadContracts();
-    } catch (err) {
-      if (options.requireContracts !== false) throw err;
-      unchecked = (err as Error).message;
-    }
-  }
+  // The contracts are vendored (packages/contracts), so they are always there; only benchmarks turn the checks off.
+  const contracts = options.checkContracts === false ? new Map<string, Operation>() : loadContracts();
+  const unchecked = options.checkContracts === false ? 'contract checks turned off' : undefined;
   const config: BaseConfig = {
     HOST: options.host ?? '127.0.0.1',
     PORT: options.port ?? 0,
@@ -178,7 +151,7 @@ export async function startPeer(
   const usernameOf = (userId: string) => [...users].find(([, u]) => u._id === userId)?.[0];
 
   // Check every response this peer sends against the documented schema for its status. 401 and
-  // 403 are missing from some operations in the OpenAPI subsets; shared/data/README.md documents
+  // 403 are missing from some operations in the OpenAPI subsets; packages/contracts/README.md documents
   // them from Rocket.Chat's source ({success: false, error}), so they are checked against that.
   const sourceDocumented = new Ajv({ strict: false }).compile({
     type: 'object',

@@ -1,5 +1,6 @@
 // A Kubernetes control plane for one test run: tools/cluster/cluster (the same script as
-// `make cluster-up`) with its own name and state directory, deleted afterwards.
+// `make cluster-up`) with its own name and state directory, deleted afterwards. The explicit
+// CLUSTER_NAME keeps it apart from the checkout's own cluster (named per checkout by default).
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -2,71 +2,23 @@
 // netpol-analyzer (kwok enforces no NetworkPolicy, so sending packets would prove nothing). The rendered manifests
 // (what deploy.sh applies) are analysed together with the rest of a cluster (fixtures/peers.yaml): the ingress
 // controller, Prometheus, cluster DNS, another team's pod, a pod in default, and unrelated pods in both namespaces.
-import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { REPO_ROOT, toolBin } from '@sre-platform/test-platform';
+import { REPO_ROOT } from '@sre-platform/test-platform';
+import {
+  kustomize,
+  netpolAllows as allowed,
+  netpolConnections,
+  type Connection,
+} from '@sre-platform/test-platform/manifests';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 
-interface Connection {
-  src: string;
-  dst: string;
-  conn: string;
-}
-
-function rendered(): string {
-  return execFileSync(join(toolBin('kubernetes'), 'kubectl'), ['kustomize', join(REPO_ROOT, 'platform/payments')], {
-    encoding: 'utf8',
-  });
-}
-
-/** Every allowed connection, as netpol-analyzer lists them, for these manifests plus the peers fixture. */
-function analyse(manifests: string): Connection[] {
-  const dir = mkdtempSync(join(tmpdir(), 'sre-platform-netpol-'));
-  try {
-    writeFileSync(join(dir, 'payments.yaml'), manifests);
-    cpSync(join(REPO_ROOT, 'platform/payments/test/fixtures/peers.yaml'), join(dir, 'peers.yaml'));
-    const out = execFileSync(
-      join(toolBin('netpol-analyzer'), 'k8snetpolicy'),
-      ['list', '--quiet', '--dirpath', dir, '--output', 'json'],
-      { encoding: 'utf8' },
-    );
-    const list = JSON.parse(out) as Connection[];
-    // --fail would stop on its warning about the Ingress (it cannot see our ingress controller rule), so check
-    // that the analysis did produce a connectivity list instead.
-    if (list.length === 0) throw new Error('netpol-analyzer listed no connection at all');
-    return list;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-const ipToInt = (ip: string) => ip.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
-
-/** Whether `peer` (an analyzer name such as "payments/payment-provider[Deployment]", or an IPv4 address) is `name`. */
-function matches(peer: string, name: string): boolean {
-  const range = /^(\d+\.\d+\.\d+\.\d+)-(\d+\.\d+\.\d+\.\d+)$/.exec(peer);
-  if (range && /^\d+\.\d+\.\d+\.\d+$/.test(name)) {
-    const ip = ipToInt(name);
-    return ipToInt(range[1]!) <= ip && ip <= ipToInt(range[2]!);
-  }
-  return peer.replace(/\[\w+\]$/, '') === name;
-}
-
-/** Whether "TCP 53,UDP 53", "TCP 8000-9000" or "All Connections" includes protocol/port. */
-function permits(conn: string, protocol: string, port: number): boolean {
-  if (conn === 'All Connections') return true;
-  return conn.split(/[,;]\s*/).some((part) => {
-    const m = /^(\w+) (\d+)(?:-(\d+))?$/.exec(part.trim());
-    return !!m && m[1] === protocol && Number(m[2]) <= port && port <= Number(m[3] ?? m[2]);
-  });
-}
-
-const allowed = (list: Connection[], src: string, dst: string, port: number, protocol = 'TCP') =>
-  list.some((c) => matches(c.src, src) && matches(c.dst, dst) && permits(c.conn, protocol, port));
+const rendered = () => kustomize('platform/payments');
+const PEERS = readFileSync(join(REPO_ROOT, 'platform/payments/test/fixtures/peers.yaml'), 'utf8');
+/** The payments manifests analysed together with the rest of a cluster (fixtures/peers.yaml). */
+const analyse = (manifests: string) => netpolConnections({ 'payments.yaml': manifests, 'peers.yaml': PEERS });
 
 let list: Connection[];
 beforeAll(() => {

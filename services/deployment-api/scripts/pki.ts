@@ -30,6 +30,9 @@ export interface LeafOptions {
   ips?: string[];
   usage: 'server' | 'client';
   days?: number;
+  /** Validity window, for tests of expired or not-yet-valid certificates (default: now, for `days`). */
+  notBefore?: Date;
+  notAfter?: Date;
 }
 
 async function keyPem(key: webcrypto.CryptoKey): Promise<string> {
@@ -69,8 +72,8 @@ export async function createAuthority(commonName = 'deployment-api development C
         issuer: ca.subject,
         publicKey: leaf.publicKey,
         signingKey: keys.privateKey,
-        notBefore: new Date(Date.now() - 60_000),
-        notAfter: new Date(Date.now() + (o.days ?? 90) * DAY),
+        notBefore: o.notBefore ?? new Date(Date.now() - 60_000),
+        notAfter: o.notAfter ?? new Date(Date.now() + (o.days ?? 90) * DAY),
         signingAlgorithm: ALG,
         extensions: [
           new x509.BasicConstraintsExtension(false, undefined, true),

@@ -9,9 +9,12 @@ import { createService, runMain } from '@sre-platform/service-kit';
 
 import { deploymentHandlers } from './api/deployments.ts';
 import { healthHandlers } from './api/health.ts';
+import { reflectionHandlers } from './api/reflection.ts';
 import { startApiServer } from './api/server.ts';
 import { readConfig } from './config.ts';
 import { Health } from './gen/grpc/health/v1/health_pb.js';
+import { ServerReflection } from './gen/grpc/reflection/v1/reflection_pb.js';
+import { ServerReflection as ServerReflectionV1alpha } from './gen/grpc/reflection/v1alpha/reflection_pb.js';
 import { DeploymentService } from './gen/sre_platform/deployments/v1/deployments_pb.js';
 import { KubeClient } from './kube/client.ts';
 import { ClusterStore } from './kube/store.ts';
@@ -98,6 +101,8 @@ runMain(NAME, async () => {
     roles: { operatorGroups: config.operatorGroups, readerGroups: config.readerGroups },
     logger,
     rpcDuration: metrics.rpcDuration,
+    rejectedRequests: metrics.rejectedRequests,
+    refusedHandshakes: metrics.refusedHandshakes,
     unavailable: () => (service.draining ? 'shutting down' : store.unavailableReason()),
     routes: (router) => {
       router.service(
@@ -108,6 +113,9 @@ runMain(NAME, async () => {
         Health,
         healthHandlers(() => !service.draining && store.unavailableReason() === undefined),
       );
+      const reflection = reflectionHandlers([DeploymentService, Health]);
+      router.service(ServerReflection, reflection.v1);
+      router.service(ServerReflectionV1alpha, reflection.v1alpha);
     },
   });
   const url = await service.listen();

@@ -11,6 +11,18 @@ export function createApiMetrics(registry: Registry, cacheCounts: () => Record<s
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     }),
+    rejectedRequests: new Counter({
+      name: 'deployment_api_requests_rejected_total',
+      help: 'Requests refused before a handler saw them, by reason: malformed_protobuf, unknown_field, invalid_json, too_large, unknown_method',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    refusedHandshakes: new Counter({
+      name: 'deployment_api_tls_handshakes_refused_total',
+      help: 'TLS connections refused on the API port, by reason: no_certificate, expired, not_yet_valid, untrusted_ca, protocol_version, ...',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
     driftRestored: new Counter({
       name: 'deployment_api_drift_restored_total',
       help: 'Replica counts changed by another actor and restored to the desired count',

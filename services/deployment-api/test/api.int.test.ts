@@ -1,17 +1,18 @@
 // The API against the run's real control plane: reads from the caches, writes of desired state,
 // the reconciler scaling and restoring drift (Event + metric), and every error the API promises.
-import { Code, ConnectError } from '@connectrpc/connect';
+import { Code } from '@connectrpc/connect';
 import * as k8s from '@kubernetes/client-node';
 import { kubeConfig, useNamespace } from '@sre-platform/test-platform';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { ConflictDetailSchema } from '../src/gen/sre_platform/deployments/v1/deployments_pb.js';
 import {
-  apps,
   applyCrd,
+  apps,
   clientFor,
   createDeployment,
   eventually,
+  failure,
   makePki,
   scaleBehindTheBack,
   startServer,
@@ -39,15 +40,6 @@ async function start(): Promise<Server> {
     LEASE_NAMESPACE: ns.name,
   });
   return server;
-}
-
-async function errorOf(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error('expected the call to fail');
 }
 
 describe('deployment-api against a real apiserver', () => {
@@ -188,21 +180,21 @@ describe('deployment-api against a real apiserver', () => {
       (await api.listDeployments({ namespace: ns.name })).deployments.length === 2 ? true : undefined,
     );
 
-    const missing = await errorOf(api.getDeployment({ ref: { namespace: ns.name, name: 'nope' } }));
+    const missing = await failure(api.getDeployment({ ref: { namespace: ns.name, name: 'nope' } }));
     expect(missing.code).toBe(Code.NotFound);
     expect(
-      (await errorOf(api.setDesiredReplicas({ ref: { namespace: ns.name, name: 'nope' }, replicas: 1 }))).code,
+      (await failure(api.setDesiredReplicas({ ref: { namespace: ns.name, name: 'nope' }, replicas: 1 }))).code,
     ).toBe(Code.NotFound);
-    const negative = await errorOf(api.setDesiredReplicas({ ref: { namespace: ns.name, name: 'web' }, replicas: -1 }));
+    const negative = await failure(api.setDesiredReplicas({ ref: { namespace: ns.name, name: 'web' }, replicas: -1 }));
     expect(negative.code).toBe(Code.InvalidArgument);
     expect(negative.rawMessage).toContain('replicas must be from 0 to 1000');
-    expect((await errorOf(api.getDeployment({ ref: { namespace: 'Bad_NS', name: 'web' } }))).code).toBe(
+    expect((await failure(api.getDeployment({ ref: { namespace: 'Bad_NS', name: 'web' } }))).code).toBe(
       Code.InvalidArgument,
     );
-    expect((await errorOf(api.listDeployments({ labelSelector: 'a in (' }))).code).toBe(Code.InvalidArgument);
+    expect((await failure(api.listDeployments({ labelSelector: 'a in (' }))).code).toBe(Code.InvalidArgument);
 
     const hpa = await eventually('the HPA in the cache', async () => {
-      const e = await errorOf(api.setDesiredReplicas({ ref: { namespace: ns.name, name: 'scaled' }, replicas: 2 }));
+      const e = await failure(api.setDesiredReplicas({ ref: { namespace: ns.name, name: 'scaled' }, replicas: 2 }));
       return e.code === Code.Aborted ? e : undefined;
     });
     expect(hpa.rawMessage).toContain('HorizontalPodAutoscaler scaled-hpa');
@@ -217,12 +209,12 @@ describe('deployment-api against a real apiserver', () => {
     });
     const v2 = second.deployment!.management!.version;
     expect(v2).not.toBe(v1);
-    const stale = await errorOf(
+    const stale = await failure(
       api.setDesiredReplicas({ ref: { namespace: ns.name, name: 'web' }, replicas: 4, expectedVersion: v1 }),
     );
     expect(stale.code).toBe(Code.Aborted);
     expect(stale.findDetails(ConflictDetailSchema)[0]?.reason).toBe('stale_version');
-    expect((await errorOf(api.unmanage({ ref: { namespace: ns.name, name: 'web' }, expectedVersion: v1 }))).code).toBe(
+    expect((await failure(api.unmanage({ ref: { namespace: ns.name, name: 'web' }, expectedVersion: v1 }))).code).toBe(
       Code.Aborted,
     );
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { ConnectError } from '@connectrpc/connect';
 import * as k8s from '@kubernetes/client-node';
 import { freePort, startProcess, type StartedProcess } from '@sre-platform/service-kit/testing';
 import { cluster, kubeConfig } from '@sre-platform/test-platform';
@@ -157,4 +158,30 @@ export async function eventually<T>(what: string, probe: () => Promise<T | undef
       throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
     await sleep(100);
   }
+}
+
+/** The error a call failed with; fails the test if the call succeeded. */
+export async function failure(p: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await p;
+  } catch (err) {
+    return ConnectError.from(err);
+  }
+  throw new Error('expected the call to fail');
+}
+
+/** One sample of a metric from the server's /metrics, 0 when the series does not exist yet. */
+export async function metricValue(server: Server, name: string, labels: string): Promise<number> {
+  const text = await (await fetch(`${server.probeUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}
+
+/** The server's JSON log lines so far, in order. */
+export function logLines(server: Server): Record<string, unknown>[] {
+  return server.process
+    .stdout()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }

@@ -1,9 +1,10 @@
 // The API port's security: TLS 1.3 only, a client certificate required and verified against the
 // configured CA, and the certificate's identity deciding between read-only and operator.
 import { writeFileSync } from 'node:fs';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as h2Connect } from 'node:http2';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 
-import { Code, ConnectError } from '@connectrpc/connect';
+import { Code } from '@connectrpc/connect';
 import { useNamespace } from '@sre-platform/test-platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -15,7 +16,10 @@ import {
   clientFor,
   createDeployment,
   eventually,
+  failure,
+  logLines,
   makePki,
+  metricValue,
   startServer,
   type Pki,
   type Server,
@@ -38,19 +42,10 @@ afterAll(async () => {
   await server.process.stop();
 });
 
-// How a client sees a handshake the server refused: depending on when the TLS 1.3 alert arrives
-// relative to the HTTP/2 preface, the call fails at the transport (the alert, a cancelled or
-// aborted stream), never with an answer from a handler (PERMISSION_DENIED would mean it got in).
+// How a Connect client sees a connection the server refused: the GOAWAY, a cancelled or aborted
+// stream, or the closed connection, depending on timing; never an answer from a handler
+// (PERMISSION_DENIED would mean it got in).
 const REFUSED = [Code.Internal, Code.Canceled, Code.Unavailable, Code.Aborted, Code.Unknown];
-
-async function failure(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error('expected the call to be refused');
-}
 
 /** The fingerprint of the certificate the server presents now. */
 function serverFingerprint(): Promise<string> {
@@ -67,29 +62,34 @@ function serverFingerprint(): Promise<string> {
   });
 }
 
+/**
+ * An HTTP/2 connection attempt, as grpcurl or curl make it, and what the client learns: "open (TLS
+ * version)" once the server answered a PING, "refused: goaway <code>: <debug data>" when the server
+ * said why it closed the connection, or "refused: <error>" when the handshake itself failed. No
+ * timer decides: each outcome is an event the server caused.
+ */
 function handshake(options: { cert?: string; key?: string; maxVersion?: 'TLSv1.2' }): Promise<string> {
-  const url = new URL(server.apiUrl);
   return new Promise((resolve) => {
-    const socket = tlsConnect({
-      host: url.hostname,
-      port: Number(url.port),
-      ca: pki.ca.cert,
-      ...options,
-      ALPNProtocols: ['h2'],
-    });
-    socket.once('secureConnect', () => {
-      // TLS 1.3 servers verify the client certificate after the client's Finished: a refusal
-      // arrives as an alert right after "connecting".
-      socket.once('error', (e) => resolve(`refused: ${e.message}`));
-      socket.once('close', () => resolve('closed'));
-      setTimeout(() => {
-        resolve(`open (${socket.getProtocol() ?? '?'})`);
-        socket.destroy();
-      }, 1000);
-    });
-    socket.once('error', (e) => resolve(`refused: ${e.message}`));
+    const session = h2Connect(server.apiUrl, { ca: pki.ca.cert, ...options });
+    session.once('goaway', (code: number, _last: number, data?: Buffer) =>
+      resolve(`refused: goaway ${code}: ${data?.toString() ?? ''}`),
+    );
+    session.on('error', (e: Error) => resolve(`refused: ${e.message}`));
+    session.once('close', () => resolve('closed'));
+    session.once('connect', () =>
+      session.ping((err) => {
+        if (err) return;
+        resolve(`open (${(session.socket as TLSSocket).getProtocol() ?? '?'})`);
+        session.close();
+      }),
+    );
   });
 }
+
+const refusals = (reason: string) =>
+  metricValue(server, 'deployment_api_tls_handshakes_refused_total', `reason="${reason}"`);
+
+const refusedLogs = () => logLines(server).filter((l) => l['msg'] === 'TLS handshake refused');
 
 describe('mTLS on the API port', () => {
   it('accepts a client certificate from the configured CA over TLS 1.3', async () => {
@@ -105,7 +105,8 @@ describe('mTLS on the API port', () => {
   });
 
   it('refuses a client without a certificate', async () => {
-    expect(await handshake({})).toMatch(/^refused: .*certificate required/);
+    // Closed right after the handshake, with the reason in an HTTP/2 GOAWAY (INADEQUATE_SECURITY).
+    expect(await handshake({})).toBe('refused: goaway 12: client certificate required');
     const err = await failure(clientFor(server, pki, undefined).listDeployments({}));
     expect(REFUSED).toContain(err.code);
   });
@@ -117,10 +118,67 @@ describe('mTLS on the API port', () => {
       organizations: ['deployment-api:operators'],
       usage: 'client',
     });
-    // The server's alert (unknown ca) or just the close, never an open connection.
-    expect(await handshake(intruder)).toMatch(/^refused: .*unknown ca|^closed$/);
+    // Never an open connection; the GOAWAY says why.
+    expect(await handshake(intruder)).toMatch(/^refused: goaway 12: client certificate refused: untrusted_ca \(/);
     const err = await failure(clientFor(server, pki, intruder).listDeployments({}));
     expect(REFUSED).toContain(err.code);
+  });
+
+  it('says why each handshake was refused: in the log at info, in a metric by reason, and to HTTP/2 clients', async () => {
+    const expired = await pki.ca.issue({
+      commonName: 'former-operator',
+      organizations: ['deployment-api:operators'],
+      usage: 'client',
+      notBefore: new Date(Date.now() - 10 * 86_400_000),
+      notAfter: new Date(Date.now() - 86_400_000),
+    });
+    const foreign = await (
+      await createAuthority('foreign CA')
+    ).issue({
+      commonName: 'mallory',
+      organizations: ['deployment-api:operators'],
+      usage: 'client',
+    });
+    const before = {
+      expired: await refusals('expired'),
+      untrusted: await refusals('untrusted_ca'),
+      none: await refusals('no_certificate'),
+      version: await refusals('protocol_version'),
+    };
+    const logged = refusedLogs().length;
+
+    // An HTTP/2 client (gRPC, curl) gets the reason as GOAWAY INADEQUATE_SECURITY (12) debug data.
+    expect(await handshake(expired)).toBe('refused: goaway 12: client certificate refused: expired (CERT_HAS_EXPIRED)');
+    expect(await handshake(foreign)).toMatch(/^refused: goaway 12: client certificate refused: untrusted_ca \(/);
+    expect(await handshake({})).toBe('refused: goaway 12: client certificate required');
+    // A real client over gRPC never reaches a handler.
+    expect(REFUSED).toContain((await failure(clientFor(server, pki, expired).listDeployments({}))).code);
+    expect(await handshake({ cert: pki.operator.cert, key: pki.operator.key, maxVersion: 'TLSv1.2' })).toMatch(
+      /^refused/,
+    );
+
+    expect(await refusals('expired')).toBe(before.expired + 2);
+    expect(await refusals('untrusted_ca')).toBe(before.untrusted + 1);
+    expect(await refusals('no_certificate')).toBe(before.none + 1);
+    expect(await refusals('protocol_version')).toBe(before.version + 1);
+    const lines = refusedLogs().slice(logged);
+    expect(lines).toHaveLength(5);
+    expect(lines.every((l) => l['level'] === 'info' && /^127\.0\.0\.1:\d+$/.test(String(l['peer'])))).toBe(true);
+    expect(lines[0]).toMatchObject({
+      reason: 'expired',
+      code: 'CERT_HAS_EXPIRED',
+      subject: 'CN=former-operator, O=deployment-api:operators',
+      issuer: 'CN=test CA',
+    });
+    expect(lines[1]).toMatchObject({
+      reason: 'untrusted_ca',
+      subject: expect.stringContaining('CN=mallory'),
+      issuer: 'CN=foreign CA',
+    });
+    expect(lines[2]).toMatchObject({ reason: 'no_certificate' });
+    expect(lines[4]).toMatchObject({ reason: 'protocol_version' });
+    // Names and fingerprints only: no key material, no certificate body.
+    expect(JSON.stringify(lines)).not.toMatch(/PRIVATE KEY|BEGIN CERTIFICATE/);
   });
 
   it('refuses TLS 1.2', async () => {

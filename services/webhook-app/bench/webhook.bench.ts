@@ -4,7 +4,7 @@
 //    concurrency (the storage ceiling of a durable accept: fsync on, one commit per event).
 // Then: sustained accepted webhooks/s with p99, p99 at half that rate, and delivered DMs/s to the
 // Rocket.Chat peer on loopback. The same for the embedded PGlite default.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import { freePort, startProcess, type StartedProcess } from '@sre-platform/servi
 import { measureCpu } from '../../../packages/test-platform/src/cpu.ts';
 import { wrk } from '../../../packages/test-platform/src/wrk.ts';
 import { startPostgres } from '../../../packages/test-platform/src/postgres.ts';
-import { contractsDir } from '../../../packages/rocketchat-peer/src/peer.ts';
+import { readContract } from '@sre-platform/contracts';
 import { renderMessage, summarize, type PushEvent } from '../src/domain/push.ts';
 
 const DURATION = Number(process.env['BENCH_DURATION_S'] ?? 6);
@@ -29,7 +29,7 @@ const WARMUP = Number(process.env['BENCH_WARMUP_S'] ?? 3);
 const CONNECTIONS = 16;
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const PEER = fileURLToPath(new URL('../../../packages/rocketchat-peer/src/main.ts', import.meta.url));
-const BODY = readFileSync(join(contractsDir(), 'gitlab/push.json'), 'utf8');
+const BODY = readContract('gitlab/push.json');
 // What webhook-app itself stores per push: the rendered message (plus a key and three short columns).
 const MESSAGE = renderMessage(summarize(JSON.parse(BODY) as PushEvent));
 const SECRET = 'benchmark-webhook-secret';

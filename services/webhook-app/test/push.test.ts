@@ -1,7 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-
-import { contractsDir } from '@sre-platform/rocketchat-peer';
+import { readContract } from '@sre-platform/contracts';
 import { Value } from '@sre-platform/service-kit';
 import { describe, expect, it } from 'vitest';
 
@@ -14,7 +11,7 @@ import {
   type PushEvent,
 } from '../src/domain/push.ts';
 
-const load = (name: string) => JSON.parse(readFileSync(join(contractsDir(), 'gitlab', name), 'utf8')) as PushEvent;
+const load = (name: string) => JSON.parse(readContract(`gitlab/${name}`)) as PushEvent;
 const ZERO = '0'.repeat(40);
 
 describe("GitLab's own example payloads", () => {

@@ -1,18 +1,18 @@
 // webhook-app as a real process, on real PostgreSQL, delivering to the Rocket.Chat contract peer.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { contractsDir, startPeer, type Peer } from '@sre-platform/rocketchat-peer';
+import { readContract } from '@sre-platform/contracts';
+import { startPeer, type Peer } from '@sre-platform/rocketchat-peer';
 import { freePort, startProcess, type StartedProcess } from '@sre-platform/service-kit/testing';
 import { toolBin, useDatabase } from '@sre-platform/test-platform';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-const PUSH = readFileSync(join(contractsDir(), 'gitlab/push.json'), 'utf8');
-const TAG_PUSH = readFileSync(join(contractsDir(), 'gitlab/tag_push.json'), 'utf8');
+const PUSH = readContract('gitlab/push.json');
+const TAG_PUSH = readContract('gitlab/tag_push.json');
 const SECRET = 'gitlab-webhook-secret-for-tests';
 const ADMIN = 'admin-token-for-the-tests-0001';
 

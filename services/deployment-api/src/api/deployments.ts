@@ -151,8 +151,11 @@ export function deploymentHandlers(o: DeploymentHandlersOptions): ServiceImpl<ty
 
     async setDesiredReplicas(req) {
       const { namespace, name } = checkRef(req.ref);
-      if (req.replicas < 0 || req.replicas > maxReplicas) {
-        throw invalid(`replicas must be from 0 to ${maxReplicas} (got ${req.replicas})`);
+      // Required, never defaulted: a request without a count must not scale anything to zero.
+      if (req.replicas === undefined) throw invalid(`replicas is required (0 to ${maxReplicas})`);
+      const replicas = req.replicas;
+      if (replicas < 0 || replicas > maxReplicas) {
+        throw invalid(`replicas must be from 0 to ${maxReplicas} (got ${replicas})`);
       }
       const view = store.deployment(namespace, name);
       if (!view) throw new ConnectError(`deployment ${namespace}/${name} not found`, Code.NotFound);
@@ -166,7 +169,7 @@ export function deploymentHandlers(o: DeploymentHandlersOptions): ServiceImpl<ty
       }
       let managed: ManagedDeployment;
       try {
-        managed = await writes.applyManaged(namespace, name, req.replicas, req.expectedVersion || undefined);
+        managed = await writes.applyManaged(namespace, name, replicas, req.expectedVersion || undefined);
       } catch (err) {
         throw fromKube(err, `set ${namespace}/${name}`, req.expectedVersion, logger);
       }

@@ -243,11 +243,13 @@ export declare type SetDesiredReplicasRequest = Message<"sre_platform.deployment
   ref?: DeploymentRef | undefined;
 
   /**
-   * 0..max_replicas (server configuration, 1000 by default).
+   * Required: 0..max_replicas (server configuration, 1000 by default). A field with presence, so
+   * that a request without it (a typo in a JSON key, say) is refused instead of read as 0, which
+   * would scale the Deployment to zero. The wire format is the same as a plain int32's.
    *
-   * @generated from field: int32 replicas = 2;
+   * @generated from field: optional int32 replicas = 2;
    */
-  replicas: number;
+  replicas?: number | undefined;
 
   /**
    * Optional optimistic concurrency: the Management.version you read. Empty: last writer wins.
@@ -454,7 +456,7 @@ export declare const DeploymentService: GenService<{
   },
   /**
    * Declares the desired replica count and starts managing the Deployment. The leader's reconciler
-   * then scales it and keeps it there. INVALID_ARGUMENT for a bad count or name, NOT_FOUND for an
+   * then scales it and keeps it there. INVALID_ARGUMENT for a missing or bad count or name, NOT_FOUND for an
    * unknown Deployment, ABORTED (HTTP 409) when an HPA targets it or expected_version is stale.
    *
    * @generated from rpc sre_platform.deployments.v1.DeploymentService.SetDesiredReplicas

@@ -1,0 +1,111 @@
+// The repository's docs as a reader meets them in a clone of this repository alone: every part has a README
+// with the five sections the requirement texts ask of each part, every relative link resolves, and nothing
+// points outside the repository.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import { REPO_ROOT } from '../../../packages/test-platform/src/tools.ts';
+
+/** The sections every part's README carries, as level-2 headings, in this order. */
+export const PART_SECTIONS = [
+  'How to run',
+  'Why these tools',
+  'Key challenges',
+  'Caveats and failure scenarios',
+  'Production differences',
+];
+
+const tracked = execFileSync('git', ['ls-files', '-z'], { cwd: REPO_ROOT, encoding: 'utf8' })
+  .split('\0')
+  .filter((f) => f !== '' && existsSync(join(REPO_ROOT, f)));
+
+/** A part: each folder under services/, packages/ and platform/ with a tracked file, and tools/. */
+function parts(): string[] {
+  const found = new Set<string>(['tools']);
+  for (const file of tracked) {
+    const m = /^(services|packages|platform)\/([^/]+)\//.exec(file);
+    if (m) found.add(`${m[1]}/${m[2]}`);
+  }
+  return [...found].sort();
+}
+
+/** The level-2 headings of a markdown text, outside fenced code blocks. */
+export function level2Headings(markdown: string): string[] {
+  const headings: string[] = [];
+  let fenced = false;
+  for (const line of markdown.split('\n')) {
+    if (/^\s*(```|~~~)/.test(line)) fenced = !fenced;
+    else if (!fenced && line.startsWith('## ')) headings.push(line.slice(3).trim());
+  }
+  return headings;
+}
+
+/** Relative link targets of a markdown text (inline links and images), outside fenced code blocks. */
+export function relativeLinks(markdown: string): string[] {
+  const links: string[] = [];
+  let fenced = false;
+  for (const line of markdown.split('\n')) {
+    if (/^\s*(```|~~~)/.test(line)) {
+      fenced = !fenced;
+      continue;
+    }
+    if (fenced) continue;
+    for (const m of line.replace(/`[^`]*`/g, '').matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)) {
+      const target = m[1]!;
+      if (/^([a-z][a-z0-9+.-]*:|#)/i.test(target)) continue;
+      links.push(target.split('#')[0]!);
+    }
+  }
+  return links;
+}
+
+describe('every part has a README with the five sections', () => {
+  it.each(parts())('%s', (part) => {
+    const file = join(REPO_ROOT, part, 'README.md');
+    expect(existsSync(file), `${part}/README.md is missing`).toBe(true);
+    const headings = level2Headings(readFileSync(file, 'utf8'));
+    const present = PART_SECTIONS.filter((s) => headings.includes(s));
+    expect(present, `${part}/README.md needs the level-2 headings: ${PART_SECTIONS.join('; ')}`).toEqual(PART_SECTIONS);
+    const order = present.map((s) => headings.indexOf(s));
+    expect(order, `${part}/README.md: the five sections are out of order`).toEqual([...order].sort((a, b) => a - b));
+  });
+});
+
+describe('the docs are self-contained', () => {
+  const markdown = tracked.filter((f) => f.endsWith('.md'));
+
+  it('every relative link in every tracked markdown file resolves inside the repository', () => {
+    const broken: string[] = [];
+    for (const file of markdown) {
+      for (const target of relativeLinks(readFileSync(join(REPO_ROOT, file), 'utf8'))) {
+        if (target === '') continue;
+        const path = join(REPO_ROOT, dirname(file), decodeURIComponent(target));
+        const inside = path.startsWith(REPO_ROOT + '/') || path === REPO_ROOT;
+        if (!inside || !existsSync(path)) broken.push(`${file}: ${target}`);
+      }
+    }
+    expect(broken).toEqual([]);
+  });
+
+  it('no tracked file refers to ../shared, which a clone of this repository does not have', () => {
+    const outside = tracked.filter((f) => {
+      if (statSync(join(REPO_ROOT, f)).size > 2_000_000) return false;
+      return readFileSync(join(REPO_ROOT, f), 'utf8').includes('../shared');
+    });
+    expect(outside).toEqual([]);
+  });
+});
+
+describe('the markdown readers', () => {
+  it('find level-2 headings outside code fences only', () => {
+    expect(level2Headings('# a\n## B\n```\n## not\n```\n## C \n### d')).toEqual(['B', 'C']);
+  });
+
+  it('find relative links, skipping URLs, anchors, code spans and fences', () => {
+    const md = '[a](x/y.md#z) [b](https://e.org) [c](#top) `[d](no.md)` ![i](img.png "t")\n```\n[e](no2.md)\n```';
+    expect(relativeLinks(md)).toEqual(['x/y.md', 'img.png']);
+  });
+});
