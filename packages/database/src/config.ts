@@ -8,4 +8,25 @@ export const databaseConfigProperties = {
   DATABASE_URL: Type.Optional(Secret(Type.String({ pattern: '^postgres(ql)?://' }))),
   DATA_DIR: Type.Optional(Type.String({ minLength: 1 })),
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
+  // Retries while the database does not answer (startup.ts, and postgres.js's reconnects): the first
+  // delay's ceiling, doubling per failure, and the bound on every delay (readiness follows the
+  // database within it). The defaults are DEFAULT_RETRY.
+  DATABASE_RETRY_INITIAL_MS: Type.Integer({ minimum: 1, maximum: 60_000, default: 100 }),
+  DATABASE_RETRY_MAX_MS: Type.Integer({ minimum: 1, maximum: 300_000, default: 1000 }),
 };
+
+/** What openDatabase needs, from a config that spreads databaseConfigProperties. */
+export function databaseOptions(config: {
+  DATABASE_URL?: string | undefined;
+  DATA_DIR?: string | undefined;
+  DATABASE_POOL_SIZE: number;
+  DATABASE_RETRY_INITIAL_MS: number;
+  DATABASE_RETRY_MAX_MS: number;
+}) {
+  return {
+    url: config.DATABASE_URL,
+    dataDir: config.DATA_DIR,
+    poolSize: config.DATABASE_POOL_SIZE,
+    retry: { initialMs: config.DATABASE_RETRY_INITIAL_MS, maxMs: config.DATABASE_RETRY_MAX_MS },
+  };
+}

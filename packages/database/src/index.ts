@@ -5,6 +5,8 @@ import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import postgres from 'postgres';
 
+import { DEFAULT_RETRY, nextDelayMs, type RetryPolicy } from './startup.ts';
+
 /** Something that runs SQL: the database itself, or one open transaction. */
 export interface Queryable {
   query<T extends Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
@@ -28,6 +30,12 @@ export interface OpenOptions {
   /** PGlite's directory; without it (and without url), PGlite in memory. */
   dataDir?: string;
   poolSize?: number;
+  /**
+   * Bounds postgres.js's own reconnect back-off (by default 3^n/100 s up to 20 s, shared by the pool):
+   * after a failure the pool's next connection waits for it, so unbounded it would hold a service
+   * up to 20 s after its database is back. Defaults to databaseConfigProperties' defaults.
+   */
+  retry?: RetryPolicy;
 }
 
 type Params = postgres.ParameterOrJSON<never>[];
@@ -39,6 +47,7 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
       onnotice: () => undefined,
       connect_timeout: 5,
       idle_timeout: 60,
+      backoff: (retries: number) => nextDelayMs(retries, options.retry ?? DEFAULT_RETRY) / 1000,
     });
     // Named prepared statements: services run the same few statements over and over.
     const on =
@@ -90,4 +99,17 @@ export async function migrate(db: Database, name: string, statements: readonly s
 }
 
 export { GroupCommit, type GroupCommitOptions } from './group-commit.ts';
-export { databaseConfigProperties } from './config.ts';
+export { databaseConfigProperties, databaseOptions } from './config.ts';
+export {
+  DatabaseStartup,
+  databaseStartup,
+  DEFAULT_LOG_POLICY,
+  DEFAULT_RETRY,
+  describeDatabaseError,
+  nextDelayMs,
+  secretsOf,
+  shouldLogFailure,
+  type DatabaseStartupOptions,
+  type LogPolicy,
+  type RetryPolicy,
+} from './startup.ts';

@@ -1,6 +1,6 @@
 // The adapter on real PostgreSQL: the same contract as PGlite, plus what only a server with many
 // connections can show (row locks across connections, replicas migrating at the same moment).
-import { useDatabase } from '@sre-platform/test-platform';
+import { startPostgres, useDatabase } from '@sre-platform/test-platform';
 import { describe, expect, it } from 'vitest';
 
 import { migrate, openDatabase } from '../src/index.ts';
@@ -55,5 +55,28 @@ describe('PostgreSQL', () => {
     const db = await openDatabase({ url: pg.url });
     expect(db.kind).toBe('postgres');
     await db.close();
+  });
+});
+
+describe('PostgreSQL that goes away and comes back', () => {
+  it("reconnects within the retry bound, however many times it failed (postgres.js's own back-off is bounded)", async () => {
+    const server = await startPostgres();
+    const retry = { initialMs: 20, maxMs: 100 };
+    const db = await openDatabase({ url: server.info.adminUrl, poolSize: 2, retry });
+    try {
+      await db.ping();
+      await server.pause();
+      // Unbounded, postgres.js would now wait 3^n/100 s (up to 20 s) before each new connection.
+      for (let i = 0; i < 10; i++) await expect(db.ping()).rejects.toThrow();
+      await server.resume();
+      const upAt = performance.now();
+      await db.ping();
+      // One bounded delay plus one connection (its own timeout is 5 s, with room for a busy machine),
+      // never the 10-20 s postgres.js would wait unbounded after ten failures.
+      expect(performance.now() - upAt).toBeLessThan(retry.maxMs + 8000);
+    } finally {
+      await db.close();
+      await server.stop();
+    }
   });
 });

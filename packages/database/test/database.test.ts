@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/index.ts';
 import { databaseContract } from './contract.ts';
 
-describe('PGlite in memory', () => {
+// PGlite compiles its WebAssembly on every open: seconds of CPU, tens of seconds on a loaded machine.
+describe('PGlite in memory', { timeout: 120_000 }, () => {
   databaseContract(() => openDatabase({}));
 
   it('says which kind it is', async () => {
@@ -34,5 +35,5 @@ describe('PGlite in DATA_DIR', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 60_000);
+  }, 120_000);
 });

@@ -32,6 +32,12 @@ export interface ReadinessCheck {
   /** Resolve when the dependency answers; throw (or time out) when it does not. */
   check: (signal: AbortSignal) => unknown;
   timeoutMs?: number;
+  /**
+   * While this returns a reason, the dependency is still being set up (a database the service waits
+   * for and then migrates): /readyz fails with that reason without calling `check`, and every route
+   * but the probes answers 503 with it, since the service's routes cannot work yet.
+   */
+  starting?: () => string | undefined;
 }
 
 export interface ServiceOptions {
@@ -132,6 +138,24 @@ export function createService(options: ServiceOptions): Service {
     done();
   });
 
+  // --- start-up: routes wait for the dependencies that are still being set up -----------------------
+  const startingChecks = (options.readiness ?? []).filter((c) => c.starting !== undefined);
+  if (startingChecks.length > 0) {
+    app.addHook('onRequest', (request, reply, done) => {
+      const waiting = startingReasons(startingChecks);
+      if (waiting.length === 0 || PROBE_ROUTES.has(request.routeOptions.url ?? '')) {
+        done();
+        return;
+      }
+      const detail = `starting: ${waiting.map((w) => `${w.name}: ${w.reason}`).join('; ')}`;
+      void reply
+        .code(503)
+        .header('retry-after', '1')
+        .type(PROBLEM_CONTENT_TYPE)
+        .send(problem(503, detail, { instance: pathOf(request.url), requestId: request.id }));
+    });
+  }
+
   // --- one error shape ---------------------------------------------------------------------------
   app.setErrorHandler((error: FastifyError | HttpProblem | Error, request, reply) => {
     const body = toProblem(error, request.url);
@@ -175,8 +199,29 @@ export function createService(options: ServiceOptions): Service {
     }
     return { status: 'ready', checks };
   });
-  app.get('/metrics', async (_request, reply) => {
-    const text = await metrics.registry.metrics();
+  // Each metric rendered on its own: prom-client's registry.metrics() fails the whole scrape when one
+  // collect() fails (a gauge that queries a database that is not there yet, or has gone away), and a
+  // failed scrape reads as a dead target. Such a metric is left out, with one warning until it recovers.
+  const failingMetrics = new Set<string>();
+  app.get('/metrics', async (request, reply) => {
+    const parts = await Promise.all(
+      metrics.registry.getMetricsAsArray().map(async (metric) => {
+        try {
+          const text = await metrics.registry.getSingleMetricAsString(metric.name);
+          failingMetrics.delete(metric.name);
+          return text;
+        } catch (err) {
+          if (!failingMetrics.has(metric.name))
+            request.log.warn(
+              { metric: metric.name, error: err instanceof Error ? err.message : String(err) },
+              'metric left out of the scrape: its collect failed',
+            );
+          failingMetrics.add(metric.name);
+          return undefined;
+        }
+      }),
+    );
+    const text = `${parts.filter((p) => p !== undefined).join('\n\n')}\n`;
     return reply.type(metrics.registry.contentType).send(text);
   });
 
@@ -218,7 +263,16 @@ export function createService(options: ServiceOptions): Service {
   return service;
 }
 
+function startingReasons(checks: ReadinessCheck[]): { name: string; reason: string }[] {
+  return checks.flatMap((c) => {
+    const reason = c.starting?.();
+    return reason === undefined ? [] : [{ name: c.name, reason }];
+  });
+}
+
 async function runCheck(check: ReadinessCheck): Promise<{ name: string; error?: string }> {
+  const starting = check.starting?.();
+  if (starting !== undefined) return { name: check.name, error: starting };
   const signal = AbortSignal.timeout(check.timeoutMs ?? 2000);
   try {
     await Promise.race([

@@ -44,12 +44,13 @@ export interface StartedProcess {
 
 /**
  * Starts a service as a real process (Node runs the TypeScript directly) and waits until its
- * /readyz answers 200. The port is the test's to choose: pass PORT in env.
+ * /readyz answers 200 (or, with `until: 'live'`, its /healthz: the process serves, its
+ * dependencies may not answer yet). The port is the test's to choose: pass PORT in env.
  */
 export async function startProcess(
   entry: string,
   env: Record<string, string>,
-  options: { readyTimeoutMs?: number; host?: string } = {},
+  options: { readyTimeoutMs?: number; host?: string; until?: 'ready' | 'live' } = {},
 ): Promise<StartedProcess> {
   const child = spawn(process.execPath, [entry], {
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
@@ -63,14 +64,17 @@ export async function startProcess(
     child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
   );
   const url = `http://${options.host ?? '127.0.0.1'}:${env['PORT'] ?? '8080'}`;
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 15_000);
+  // Only a deadline for a process that will never be ready: generous, as loaded CI machines are slow to start one.
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
   let lastError: string;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode} before ready: ${err || out}`);
     try {
-      const res = await fetch(`${url}/readyz`);
+      const probe = options.until === 'live' ? 'healthz' : 'readyz';
+      const res = await fetch(`${url}/${probe}`);
+      await res.arrayBuffer();
       if (res.status === 200) break;
-      lastError = `readyz answered ${res.status}`;
+      lastError = `${probe} answered ${res.status}`;
     } catch (e) {
       lastError = String(e);
     }

@@ -11,6 +11,8 @@ import type { PlatformInfo } from './global-setup.ts';
 
 export type { PlatformInfo } from './global-setup.ts';
 export { MissingToolError, REPO_ROOT, toolBin } from './tools.ts';
+export { startPostgres } from './postgres.ts';
+export { describeDatabaseStartup, type DatabaseStartupScenario } from './database-startup.ts';
 
 function component<K extends keyof PlatformInfo>(key: K): NonNullable<PlatformInfo[K]> {
   const info = inject('platform')[key];

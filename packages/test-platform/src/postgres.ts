@@ -82,14 +82,10 @@ export async function startPostgres(options: PostgresOptions = {}) {
     ...settings,
     ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
   ]);
-  const proc = startManaged('postgres', cmd, args);
+  let proc = startManaged('postgres', cmd, args);
   const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  const stop = async () => {
-    await proc.stop();
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    await waitFor(
+  const answers = () =>
+    waitFor(
       'postgres',
       async () => {
         const sql = postgres(adminUrl, { max: 1, onnotice: () => undefined, connect_timeout: 2 });
@@ -103,10 +99,35 @@ export async function startPostgres(options: PostgresOptions = {}) {
       30_000,
       proc,
     );
+  // SIGINT is PostgreSQL's fast shutdown: it ends open sessions, as a crash or failover does to clients
+  // (SIGTERM would wait for every client to disconnect).
+  const halt = async () => {
+    if (proc.child.exitCode === null && proc.child.signalCode === null) {
+      proc.child.kill('SIGINT');
+      await proc.exited;
+    }
+    await proc.stop();
+  };
+  const stop = async () => {
+    await halt();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await answers();
   } catch (err) {
     await stop();
     throw err;
   }
   const info: PostgresInfo = { adminUrl, host: '127.0.0.1', port, user: 'postgres' };
-  return { info, stop };
+  return {
+    info,
+    stop,
+    /** Stops the server (a fast shutdown: sessions are ended), keeping its data and its port. */
+    pause: halt,
+    /** Starts the paused server again on the same port and data; resolves once it answers. */
+    resume: async () => {
+      proc = startManaged('postgres', cmd, args);
+      await answers();
+    },
+  };
 }

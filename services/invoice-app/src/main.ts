@@ -1,5 +1,6 @@
-// Wiring only: config -> database -> invoices -> provider client -> payer -> routes -> listen.
-import { openDatabase } from '@sre-platform/database';
+// Wiring only: config -> database -> invoices -> provider client -> payer -> routes -> listen, then the
+// database start-up run (retries until PostgreSQL answers, then migrates and seeds).
+import { databaseOptions, databaseStartup, openDatabase } from '@sre-platform/database';
 import { createService, redactConfig, runMain } from '@sre-platform/service-kit';
 
 import { httpProvider } from './adapters/provider.ts';
@@ -13,20 +14,17 @@ const VERSION = process.env['APP_VERSION'] ?? '0.1.0';
 
 runMain(NAME, async () => {
   const config = readConfig();
-  const db = await openDatabase({
-    url: config.DATABASE_URL,
-    dataDir: config.DATA_DIR,
-    poolSize: config.DATABASE_POOL_SIZE,
-  });
+  const dbOptions = databaseOptions(config);
+  const db = await openDatabase(dbOptions);
   const invoices = new Invoices(db);
-  await invoices.migrate();
+  const database = databaseStartup(db, dbOptions, () => invoices.migrate());
 
   const service = createService({
     name: NAME,
     version: VERSION,
     config,
     // The provider being down does not make us unready: listing works, and paying says what failed.
-    readiness: [{ name: 'database', check: () => db.ping() }],
+    readiness: [database.readiness],
   });
   service.logger.info(
     {
@@ -58,9 +56,11 @@ runMain(NAME, async () => {
   registerRoutes(service.app, { invoices, payer });
   // Shutdown order: the kit drains HTTP (pay calls finish), then the provider's sockets, then the database.
   service.app.addHook('onClose', async () => {
+    database.stop();
     await provider.close();
     await db.close();
   });
   await service.listen();
+  void database.start(service.logger);
   return service;
 });

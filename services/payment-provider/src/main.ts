@@ -1,5 +1,6 @@
-// Wiring only: config -> database -> ledger -> routes -> listen.
-import { openDatabase } from '@sre-platform/database';
+// Wiring only: config -> database -> ledger -> routes -> listen, then the database start-up run
+// (retries until PostgreSQL answers, then migrates).
+import { databaseOptions, databaseStartup, openDatabase } from '@sre-platform/database';
 import { createService, redactConfig, runMain } from '@sre-platform/service-kit';
 
 import { createPaymentMetrics, registerRoutes } from './app.ts';
@@ -11,26 +12,27 @@ const VERSION = process.env['APP_VERSION'] ?? '0.1.0';
 
 runMain(NAME, async () => {
   const config = readConfig();
-  const db = await openDatabase({
-    url: config.DATABASE_URL,
-    dataDir: config.DATA_DIR,
-    poolSize: config.DATABASE_POOL_SIZE,
-  });
+  const dbOptions = databaseOptions(config);
+  const db = await openDatabase(dbOptions);
   const payments = new Payments(db);
-  await payments.migrate();
+  const database = databaseStartup(db, dbOptions, () => payments.migrate());
 
   const service = createService({
     name: NAME,
     version: VERSION,
     config,
-    readiness: [{ name: 'database', check: () => db.ping() }],
+    readiness: [database.readiness],
   });
   service.logger.info({ config: redactConfig(ConfigSchema, config), database: db.kind }, 'configuration');
   if (config.FAULT_DELAY_MS > 0 || config.FAULT_STATUS !== undefined) {
     service.logger.warn({ ids: config.FAULT_IDS ?? 'all' }, 'fault injection is on');
   }
   registerRoutes(service.app, { payments, faults: config, metrics: createPaymentMetrics(service.metrics.registry) });
-  service.app.addHook('onClose', () => db.close());
+  service.app.addHook('onClose', () => {
+    database.stop();
+    return db.close();
+  });
   await service.listen();
+  void database.start(service.logger);
   return service;
 });

@@ -4,7 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 
 import { createLogger } from '@sre-platform/service-kit';
 
-import { openDatabase } from '@sre-platform/database';
+import { databaseOptions, openDatabase } from '@sre-platform/database';
 import type { Config } from './config.ts';
 import type { DeliveryMetrics } from './delivery.ts';
 import { inProcessRunner, type FromThread, type MetricEvent, type ToThread } from './delivery-runner.ts';
@@ -13,7 +13,8 @@ const port = parentPort!;
 const { config } = workerData as { config: Config };
 const log = createLogger({ name: 'webhook-app', level: config.LOG_LEVEL }).child({ component: 'delivery' });
 const db = await openDatabase({
-  url: config.DATABASE_URL,
+  ...databaseOptions(config),
+  dataDir: undefined,
   poolSize: Math.max(2, Math.ceil(config.DATABASE_POOL_SIZE / 2)),
 });
 // Metric events go to the main thread in batches, one message per 50 ms at most instead of one per

@@ -1,7 +1,8 @@
-// Wiring only: config -> database -> outbox -> delivery (a thread, or in process) -> routes -> listen.
+// Wiring only: config -> database -> outbox -> delivery (a thread, or in process) -> routes -> listen,
+// then the database start-up run (retries until PostgreSQL answers, migrates) -> delivery starts.
 import { createService, redactConfig, runMain } from '@sre-platform/service-kit';
 
-import { openDatabase } from '@sre-platform/database';
+import { databaseOptions, databaseStartup, openDatabase } from '@sre-platform/database';
 import { registerRoutes } from './app.ts';
 import { ConfigSchema, readConfig } from './config.ts';
 import { inProcessRunner, threadRunner } from './delivery-runner.ts';
@@ -13,23 +14,20 @@ const VERSION = process.env['APP_VERSION'] ?? '0.1.0';
 
 runMain(NAME, async () => {
   const config = readConfig();
-  const db = await openDatabase({
-    url: config.DATABASE_URL,
-    dataDir: config.DATA_DIR,
-    poolSize: config.DATABASE_POOL_SIZE,
-  });
+  const dbOptions = databaseOptions(config);
+  const db = await openDatabase(dbOptions);
   const outbox = new Outbox(db, {
     acceptBatchMax: config.ACCEPT_BATCH_MAX,
     acceptCommitsInFlight: config.ACCEPT_COMMITS_IN_FLIGHT,
   });
-  await outbox.migrate();
+  const database = databaseStartup(db, dbOptions, () => outbox.migrate());
 
   const service = createService({
     name: NAME,
     version: VERSION,
     config,
     // Rocket.Chat being down does not make us unready: accepting (durably) is our job, delivery waits.
-    readiness: [{ name: 'database', check: () => db.ping() }],
+    readiness: [database.readiness],
   });
   service.logger.info({ config: redactConfig(ConfigSchema, config), database: db.kind }, 'configuration');
   const metrics = createAppMetrics(service.metrics.registry, outbox);
@@ -50,10 +48,13 @@ runMain(NAME, async () => {
   });
   // Shutdown order: stop accepting (the kit drains HTTP), then stop the worker, then the database.
   service.app.addHook('onClose', async () => {
+    database.stop();
     await worker.stop();
     await db.close();
   });
   await service.listen();
-  worker.start();
+  void database.start(service.logger).then((ready) => {
+    if (ready && !service.draining) worker.start();
+  });
   return service;
 });

@@ -3,7 +3,7 @@
 // and record the outcome only while they still hold the lease.
 import { randomUUID } from 'node:crypto';
 
-import { GroupCommit, type Database } from '@sre-platform/database';
+import { GroupCommit, migrate, type Database } from '@sre-platform/database';
 
 export interface NewEvent {
   idempotencyKey: string;
@@ -74,11 +74,15 @@ export class Outbox {
     });
   }
 
-  async migrate(): Promise<void> {
-    for (const statement of SCHEMA.split(';')
-      .map((s) => s.trim())
-      .filter(Boolean))
-      await this.db.query(statement);
+  /** The schema, under the shared migration lock (replicas starting together do not race). */
+  migrate(): Promise<void> {
+    return migrate(
+      this.db,
+      'webhook-app',
+      SCHEMA.split(';')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    );
   }
 
   /**
