@@ -4,7 +4,10 @@
 // A workspace takes part by declaring, in its package.json:
 //   "srePlatform": { "up": [{ "name": "webhook-app", "entry": "src/main.ts", "port": 8080 }] }
 // UP_PORT_OFFSET shifts every port (e.g. 1000 -> 9090), so that two checkouts or a test can run
-// beside a developer's own `make up`.
+// beside a developer's own `make up`. A service's "env" holds defaults only: a variable set in the
+// caller's environment wins, and a default URL on loopback whose port another service declares
+// (a peer, such as invoice-app's PAYMENT_PROVIDER_URL) moves with the offset, so that each checkout's
+// services talk to their own peers.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
@@ -52,6 +55,35 @@ export function discover(root = ROOT): (UpEntry & { cwd: string })[] {
   return found;
 }
 
+const LOOPBACK_URL = /^(https?:\/\/(?:127\.0\.0\.1|localhost|\[::1\]):)(\d+)(?=[/?#]|$)/i;
+
+/** `value` with its port shifted by `offset` when it is a loopback URL whose port a service declares. */
+export function shiftPeerUrl(value: string, declaredPorts: ReadonlySet<number>, offset: number): string {
+  return value.replace(LOOPBACK_URL, (whole, prefix: string, port: string) =>
+    declaredPorts.has(Number(port)) ? `${prefix}${Number(port) + offset}` : whole,
+  );
+}
+
+/**
+ * The environment one service starts with: the caller's, then the service's defaults for what the
+ * caller did not set (peer URLs shifted by the offset), then HOST and PORT, which are make up's.
+ * `entries` are the declared entries, before the offset.
+ */
+export function serviceEnv(
+  entry: UpEntry,
+  entries: readonly UpEntry[],
+  offset: number,
+  callerEnv: NodeJS.ProcessEnv,
+): NodeJS.ProcessEnv {
+  const declared = new Set(entries.map((e) => e.port));
+  const defaults: Record<string, string> = {};
+  for (const [name, value] of Object.entries(entry.env ?? {})) {
+    // An empty variable counts as unset, as in the services' own configuration.
+    if (!callerEnv[name]) defaults[name] = shiftPeerUrl(value, declared, offset);
+  }
+  return { ...callerEnv, ...defaults, HOST: '127.0.0.1', PORT: String(entry.port + offset) };
+}
+
 function portInUse(port: number): Promise<boolean> {
   return new Promise((done) => {
     const socket = createConnection({ port, host: '127.0.0.1' });
@@ -95,13 +127,13 @@ function pipeLines(name: string, stream: NodeJS.ReadableStream, out: NodeJS.Writ
   });
 }
 
-function start(entry: UpEntry & { cwd: string }): Running {
+function start(entry: UpEntry & { cwd: string }, env: NodeJS.ProcessEnv): Running {
   const child = spawn(process.execPath, [entry.entry], {
     cwd: entry.cwd,
     // Own process group: Ctrl-C reaches only this supervisor, which then stops each service
     // once, gracefully, instead of every process receiving the signal at the same time.
     detached: true,
-    env: { ...process.env, HOST: '127.0.0.1', PORT: String(entry.port), ...entry.env },
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   pipeLines(entry.name, child.stdout, process.stdout);
@@ -160,7 +192,8 @@ async function main(): Promise<number> {
     );
     return 1;
   }
-  const entries = discover().map((e) => ({ ...e, port: e.port + offset }));
+  const declared = discover();
+  const entries = declared.map((e) => ({ ...e, port: e.port + offset }));
   if (entries.length === 0) {
     process.stdout.write('no services declare srePlatform.up yet: nothing to start\n');
     return 0;
@@ -171,7 +204,8 @@ async function main(): Promise<number> {
       return 1;
     }
   }
-  const running = entries.map(start);
+  const envs = declared.map((e) => serviceEnv(e, declared, offset, process.env));
+  const running = entries.map((e, i) => start(e, envs[i]!));
   let stopping: Promise<boolean> | undefined;
   const stop = (why: string) => {
     if (!stopping) {
@@ -206,7 +240,20 @@ async function main(): Promise<number> {
     return 1;
   }
   const rows = running.map((s) => `  ${s.name.padEnd(20)} http://127.0.0.1:${s.port}   (/readyz /metrics)`);
-  process.stdout.write(`\nsre-platform is up:\n${rows.join('\n')}\n\nCtrl-C stops everything.\n\n`);
+  // Where each service's peers are, as each service got them (only the name for a caller's own
+  // value, which may hold a secret).
+  const peers = declared.flatMap((e, i) =>
+    Object.keys(e.env ?? {})
+      .filter((name) => name.endsWith('_URL'))
+      .map((name) =>
+        !process.env[name]
+          ? `  ${e.name.padEnd(20)} ${name}=${envs[i]![name]}`
+          : `  ${e.name.padEnd(20)} ${name} from your environment`,
+      ),
+  );
+  process.stdout.write(
+    `\nsre-platform is up:\n${rows.join('\n')}\n${peers.length > 0 ? `\npeers:\n${peers.join('\n')}\n` : ''}\nCtrl-C stops everything.\n\n`,
+  );
   return stopped;
 }
 

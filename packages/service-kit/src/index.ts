@@ -17,6 +17,7 @@ export { CENSOR, createLogger, defaultSecretKeys, scrub, type Logger, type Logge
 export { createMetrics, Counter, Gauge, Histogram, Registry, UNMATCHED_ROUTE, type HttpMetrics } from './metrics.ts';
 export { HttpProblem, problem, PROBLEM_CONTENT_TYPE, titleFor, type ProblemDetails } from './problem.ts';
 export { runMain, type Stoppable } from './main.ts';
+export { isPlainText, PLAIN_TEXT_MESSAGE, PLAIN_TEXT_PATTERN, PlainText, toPlainText } from './text.ts';
 export {
   createService,
   toProblem,

@@ -18,6 +18,7 @@ import type { BaseConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, UNMATCHED_ROUTE, type HttpMetrics } from './metrics.ts';
 import { HttpProblem, problem, PROBLEM_CONTENT_TYPE, titleFor, type ProblemDetails } from './problem.ts';
+import { PLAIN_TEXT_MESSAGE, PLAIN_TEXT_PATTERN } from './text.ts';
 
 export type ServiceApp = FastifyInstance<
   RawServerDefault,
@@ -322,8 +323,7 @@ export function toProblem(error: unknown, url: string): ProblemDetails {
     const errors = e.validation.map((v) => ({
       location: where,
       path: v.instancePath || '/',
-      // TypeBox reports each unexpected property as "schema is false"; say what that means.
-      message: v.message === 'schema is false' ? 'is not an allowed property' : (v.message ?? 'is invalid'),
+      message: messageFor(v),
     }));
     const first = errors[0];
     const detail = first ? `${where} ${first.path} ${first.message}` : `invalid ${where}`;
@@ -337,6 +337,15 @@ export function toProblem(error: unknown, url: string): ProblemDetails {
     return problem(status, ours ? e.message : titleFor(status), { instance });
   }
   return problem(500, 'an unexpected error occurred; the requestId identifies it in the logs', { instance });
+}
+
+function messageFor(v: NonNullable<FastifyError['validation']>[number]): string {
+  // TypeBox reports each unexpected property as "schema is false"; say what that means.
+  if (v.message === 'schema is false') return 'is not an allowed property';
+  // The shared plain-text rule, in words rather than as its regular expression.
+  if (v.keyword === 'pattern' && (v.params as { pattern?: unknown }).pattern === PLAIN_TEXT_PATTERN)
+    return PLAIN_TEXT_MESSAGE;
+  return v.message ?? 'is invalid';
 }
 
 function pathOf(url: string): string {

@@ -27,7 +27,7 @@ const failure = (f: Failure) => ({ ...brief(f.invoice), reason: f.reason, retrya
 export function createInvoiceMetrics(registry: Registry, invoices: Invoices): PayerEvents {
   const results = new Counter({
     name: 'invoice_payments_total',
-    help: 'Invoices settled by pay calls, by result: paid, rejected (by the provider), or why the outcome is unknown (timeout, unreachable, network, provider_error, protocol, key_conflict).',
+    help: 'Invoices settled by pay calls, by result: paid, rejected (by the provider), unreachable (nothing was sent), or why the outcome is unknown (timeout, network, provider_error, protocol, key_conflict, unknown).',
     labelNames: ['result'],
     registers: [registry],
   });

@@ -7,6 +7,7 @@
 //       re-sends with K, and the provider answers the first outcome instead of paying again
 //   paying, lease expired (the replica died) --claim--> paying(same K, new lease)
 import { migrate, type Database } from '@sre-platform/database';
+import { toPlainText } from '@sre-platform/service-kit';
 
 import { currencyExponent, toMinorUnits } from './domain/money.ts';
 
@@ -181,16 +182,20 @@ export class Invoices {
           set status = 'unpaid', attempt_key = case when $4 then null else attempt_key end,
               lease_until = null, last_error = $3
         where id = $1 and attempt_key = $2 and status = 'paying'`,
-      [id, key, error, dropKey],
+      [id, key, toPlainText(error), dropKey],
     );
   }
 
-  /** Outcome unknown: stay `paying` with the same key, and let the next pay call re-send it. */
+  /**
+   * Outcome unknown: stay `paying` with the same key, and let the next pay call re-send it.
+   * `error` may quote the provider, whose text we do not control: its control characters are
+   * replaced (PostgreSQL refuses U+0000), here and in markRejected.
+   */
   async release(id: string, key: string, error: string): Promise<void> {
     await this.db.query(
       `update invoices set lease_until = null, last_error = $3
         where id = $1 and attempt_key = $2 and status = 'paying'`,
-      [id, key, error],
+      [id, key, toPlainText(error)],
     );
   }
 

@@ -9,7 +9,11 @@ import type { PaymentProvider, ProviderOutcome, UnknownReason } from './adapters
 import { jsonDecimal } from './domain/money.ts';
 import type { ClaimedInvoice, Invoice, Invoices } from './invoices.ts';
 
-export type FailureReason = 'rejected' | UnknownReason;
+/**
+ * `unknown`: an earlier attempt may have reached the provider, and the last one did not even
+ * connect; `unreachable` is kept for invoices of which nothing left this host at all.
+ */
+export type FailureReason = 'rejected' | UnknownReason | 'unknown';
 
 export interface Failure {
   invoice: Invoice;
@@ -156,6 +160,8 @@ export class Payer {
       currency: invoice.currency,
     };
     let outcome: ProviderOutcome | undefined;
+    // The last attempt that may have reached the provider (anything but `unreachable`), if any.
+    let reached: Extract<ProviderOutcome, { kind: 'unknown' }> | undefined;
     for (let attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) {
         // Full jitter, or the provider's Retry-After when it gave one (bounded by the lease's budget).
@@ -169,11 +175,12 @@ export class Payer {
       if (outcome.kind === 'paid') return 'confirmed';
       if (outcome.kind === 'rejected') {
         failedIds.push(invoice.id);
+        // The key goes only if no earlier attempt under it can have paid.
         await this.invoices.markRejected(
           invoice.id,
           invoice.attemptKey,
           `rejected ${outcome.detail}`,
-          invoice.freshKey && attempt === 0,
+          invoice.freshKey && reached === undefined,
         );
         return {
           invoice,
@@ -182,19 +189,26 @@ export class Payer {
           detail: `the payment provider refused it: ${outcome.detail}`,
         };
       }
+      if (outcome.reason !== 'unreachable') reached = outcome;
       // A key reused for another request is not something a retry can fix.
       if (outcome.reason === 'key_conflict') break;
     }
-    const unknown = outcome as Extract<ProviderOutcome, { kind: 'unknown' }>;
-    breaker.unreachableInARow = unknown.reason === 'unreachable' ? breaker.unreachableInARow + 1 : 0;
+    const last = outcome as Extract<ProviderOutcome, { kind: 'unknown' }>;
+    // `unreachable` only when no attempt left this host; after one that may have, the outcome is unknown.
+    const earlier = last.reason === 'unreachable' ? reached : undefined;
+    const reason: FailureReason = earlier ? 'unknown' : last.reason;
+    const said = earlier
+      ? `an earlier attempt may have reached the provider (${earlier.reason} ${earlier.detail}); the last was ${last.detail}`
+      : last.detail;
+    breaker.unreachableInARow = reason === 'unreachable' ? breaker.unreachableInARow + 1 : 0;
     if (breaker.unreachableInARow >= stopAfterUnreachable) breaker.open = true;
     failedIds.push(invoice.id);
-    await this.invoices.release(invoice.id, invoice.attemptKey, `${unknown.reason} ${unknown.detail}`);
+    await this.invoices.release(invoice.id, invoice.attemptKey, `${reason} ${said}`);
     return {
       invoice,
-      reason: unknown.reason,
+      reason,
       retryable: true,
-      detail: `${unknown.detail} (after ${retries + 1} attempt${retries === 0 ? '' : 's'}; it stays unpaid and the next pay call re-sends it with the same Idempotency-Key)`,
+      detail: `${said} (after ${retries + 1} attempt${retries === 0 ? '' : 's'}; it stays unpaid and the next pay call re-sends it with the same Idempotency-Key)`,
     };
   }
 }

@@ -1,7 +1,7 @@
 // Routes: POST /payments/pay, the wire contract of the original Go service, plus Idempotency-Key.
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { Counter, HttpProblem, Type, type Registry, type ServiceApp } from '@sre-platform/service-kit';
+import { Counter, HttpProblem, PlainText, Type, type Registry, type ServiceApp } from '@sre-platform/service-kit';
 
 import type { Config } from './config.ts';
 import { currencyExponent, isKnownCurrency, toMinorUnits } from './domain/money.ts';
@@ -11,11 +11,13 @@ import type { Payments } from './payments.ts';
 export const PAY_PATH = '/payments/pay';
 export const IDEMPOTENCY_CONFLICT = 'urn:sre-platform:problem:idempotency-key-reused';
 
-// Unknown properties are ignored, as the original did (forward compatible clients).
+// Unknown properties are ignored, as the original did (forward compatible clients). The text fields
+// reach the ledger, so they refuse control characters (PostgreSQL refuses U+0000) and unpaired
+// surrogates (not encodable as UTF-8: the stored id would differ from the one echoed).
 const PayBody = Type.Object({
-  id: Type.String({ minLength: 1, maxLength: 128 }),
+  id: PlainText({ minLength: 1, maxLength: 128 }),
   value: Type.Number({ exclusiveMinimum: 0 }),
-  currency: Type.String({ minLength: 1, maxLength: 3 }),
+  currency: PlainText({ minLength: 1, maxLength: 3 }),
 });
 const PayHeaders = Type.Object({
   // Printable ASCII, as the IETF Idempotency-Key draft and every payment API expect.
@@ -35,12 +37,27 @@ export function createPaymentMetrics(registry: Registry) {
   };
 }
 
+function isProblem(payload: unknown): payload is Record<string, unknown> {
+  return (
+    typeof payload === 'object' && payload !== null && typeof (payload as { status?: unknown }).status === 'number'
+  );
+}
+
 export function registerRoutes(
   app: ServiceApp,
   deps: { payments: Payments; faults: Faults; metrics: ReturnType<typeof createPaymentMetrics> },
 ): void {
   const { payments, faults, metrics } = deps;
   registerJsonParser(app);
+  // The original answered every error as {"error": message}: each problem document carries that
+  // member too (an RFC 9457 extension member), so a client of the original reads it unchanged.
+  app.addHook('preSerialization', (_request, reply, payload, done) => {
+    if (reply.statusCode >= 400 && isProblem(payload) && payload['error'] === undefined) {
+      done(null, { ...payload, error: payload['detail'] ?? payload['title'] });
+      return;
+    }
+    done(null, payload);
+  });
 
   app.post(
     PAY_PATH,

@@ -1,13 +1,13 @@
 // POST /payments/pay in process, on embedded PGlite: the original wire contract, every 400, and
 // the Idempotency-Key semantics.
 import { openDatabase, type Database } from '@sre-platform/database';
-import { createLogger, createService, type Service } from '@sre-platform/service-kit';
-import { captureLogs, testConfig } from '@sre-platform/service-kit/testing';
+import type { Service } from '@sre-platform/service-kit';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-import { createPaymentMetrics, IDEMPOTENCY_CONFLICT, registerRoutes, type Faults } from '../src/app.ts';
+import { IDEMPOTENCY_CONFLICT, type Faults } from '../src/app.ts';
 import { readConfig } from '../src/config.ts';
 import { Payments } from '../src/payments.ts';
+import { inProcessProvider, NO_FAULTS } from './harness.ts';
 
 // One embedded database per file (starting PGlite takes a second or two), emptied before each test.
 let db: Database;
@@ -24,25 +24,10 @@ afterEach(async () => {
   await Promise.all(services.splice(0).map((s) => s.app.close()));
 });
 
-const NO_FAULTS: Faults = { FAULT_DELAY_MS: 0, FAULT_STATUS: undefined, FAULT_RATE: 1, faultIds: undefined };
-
 async function provider(faults: Faults = NO_FAULTS) {
-  const payments = new Payments(db);
-  const logs = captureLogs();
-  const logger = createLogger({ name: 'payment-provider', level: 'info', destination: logs.destination });
-  const service = createService({ name: 'payment-provider', version: 'test', config: testConfig(), logger });
-  registerRoutes(service.app, { payments, faults, metrics: createPaymentMetrics(service.metrics.registry) });
-  services.push(service);
-  const pay = (payload: string | undefined, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
-    service.app.inject({
-      method: 'POST',
-      url: '/payments/pay',
-      headers,
-      ...(payload === undefined ? {} : { payload }),
-    });
-  const count = async () =>
-    Number((await db.query<{ n: string }>('select count(*)::text as n from provider_payments'))[0]!.n);
-  return { service, db, pay, count, logs };
+  const p = inProcessProvider(db, faults);
+  services.push(p.service);
+  return p;
 }
 
 const body = (o: Record<string, unknown>) => JSON.stringify(o);
@@ -118,15 +103,108 @@ describe('400 for every bad request, as problem+json, with nothing paid', () => 
       const problem = res.json<{ status: number; detail: string }>();
       expect(problem.status).toBe(400);
       expect(problem.detail).toMatch(detail);
+      expect(res.json<{ error: string }>().error).toBe(problem.detail);
       expect(await p.count()).toBe(0);
     });
   }
 
-  it('415 for a body that is not JSON (a form), still a problem', async () => {
+  it('a form body gets a 400 that says what to send', async () => {
     const p = await provider();
-    const res = await p.pay('id=I1', { 'content-type': 'application/x-www-form-urlencoded' });
-    expect(res.statusCode).toBe(415);
+    const res = await p.pay('id=I1&value=12.15&currency=EUR', {
+      'content-type': 'application/x-www-form-urlencoded',
+    });
+    expect(res.statusCode).toBe(400);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.json<{ detail: string }>().detail).toMatch(/not valid JSON.*send a JSON object such as \{"id":"I1"/);
+    expect(await p.count()).toBe(0);
+  });
+});
+
+describe('text fields that reach the ledger', () => {
+  // PostgreSQL refuses U+0000 in text: this body used to reach the INSERT and answer 500.
+  const cases: [string, string, string][] = [
+    ['NUL in the id', '{"id":"a\\u0000b","value":1,"currency":"EUR"}', '/id'],
+    ['a newline in the id', '{"id":"I1\\n","value":1,"currency":"EUR"}', '/id'],
+    ['a C1 control in the id', '{"id":"I\\u00851","value":1,"currency":"EUR"}', '/id'],
+    ['an unpaired surrogate in the id', '{"id":"I\\ud8001","value":1,"currency":"EUR"}', '/id'],
+    ['NUL in the currency', '{"id":"I1","value":1,"currency":"EU\\u0000"}', '/currency'],
+  ];
+  for (const [name, payload, field] of cases) {
+    it(`${name}: 400 naming the field, nothing recorded`, async () => {
+      const p = await provider();
+      const res = await p.pay(payload);
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({
+        detail: `body ${field} must not contain control characters (U+0000-U+001F, U+007F-U+009F) or unpaired surrogates`,
+        errors: [{ location: 'body', path: field }],
+      });
+      expect(await p.count()).toBe(0);
+    });
+  }
+
+  it('any other Unicode is paid and stored exactly as sent', async () => {
+    const p = await provider();
+    const id = 'Zoë-日本-😀';
+    const res = await p.pay(body({ ...I1, id }));
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ id });
+    const [row] = await p.db.query<{ invoice_id: string }>('select invoice_id from provider_payments');
+    expect(row!.invoice_id).toBe(id);
+  });
+});
+
+describe("the original's error member and content types", () => {
+  it('every error body carries {"error": message}, as the Go original answered, beside the problem members', async () => {
+    const p = await provider({ ...NO_FAULTS, FAULT_STATUS: 503, faultIds: new Set(['I9']) });
+    await p.pay(body(I1), { 'content-type': 'application/json', 'idempotency-key': 'k-e' });
+    const answers = [
+      await p.pay(body({ id: 'I1', currency: 'EUR' })),
+      await p.pay('{"id":', { 'content-type': 'application/json' }),
+      await p.pay(undefined, {}),
+      await p.pay(body({ ...I1, value: 1 }), { 'content-type': 'application/json', 'idempotency-key': 'k-e' }),
+      await p.pay(body({ ...I1, id: 'I9' })),
+      await p.service.app.inject({ method: 'GET', url: '/payments/pay' }),
+    ];
+    expect(answers.map((a) => a.statusCode)).toEqual([400, 400, 400, 422, 503, 404]);
+    for (const a of answers) {
+      const problem = a.json<{ detail: string; error: unknown }>();
+      expect(a.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(typeof problem.error).toBe('string');
+      expect(problem.error).toBe(problem.detail);
+    }
+  });
+
+  it('a JSON body without a JSON content type is paid, as the original did (what curl -d sends)', async () => {
+    const p = await provider();
+    for (const headers of [
+      { 'content-type': 'application/x-www-form-urlencoded' },
+      { 'content-type': 'text/plain' },
+      {} as Record<string, string>,
+    ]) {
+      const res = await p.pay(body(I1), headers);
+      expect(res.statusCode, JSON.stringify(headers)).toBe(200);
+      expect(res.json()).toEqual({ id: 'I1' });
+    }
+    // The amount is still read from the digits sent.
+    const [row] = await p.db.query<{ m: string }>('select amount_minor::text as m from provider_payments limit 1');
+    expect(row!.m).toBe('1215');
+    expect(await p.count()).toBe(3);
+  });
+
+  it('deep nesting and an out-of-range number are 400s with their reason', async () => {
+    const p = await provider();
+    const deep = `{"id":"I1","value":1,"currency":"EUR","x":${'['.repeat(50_000)}${']'.repeat(50_000)}}`;
+    const nested = await p.pay(deep);
+    expect(nested.statusCode).toBe(400);
+    expect(nested.json<{ detail: string }>().detail).toMatch(/nests arrays or objects more than 64 deep/);
+    const huge = await p.pay('{"id":"I1","value":1e400,"currency":"EUR"}');
+    expect(huge.statusCode).toBe(400);
+    expect(huge.json<{ detail: string }>().detail).toBe('value 1e400 is out of range');
+    // Only the top-level value is the amount: an ignored extra may hold any number.
+    expect((await p.pay(body({ ...I1, note: { value: 'x' } }).replace('"x"', '1e400'))).statusCode).toBe(200);
+    // Brackets inside strings are not nesting.
+    expect((await p.pay(body({ ...I1, note: '['.repeat(1000) }))).statusCode).toBe(200);
+    expect(await p.count()).toBe(2);
   });
 });
 

@@ -13,7 +13,12 @@ afterEach(async () => {
 });
 
 async function start(env: Record<string, string> = {}) {
-  const p = await startProcess(MAIN, { PORT: String(await freePort()), DATABASE_URL: db.url, ...env });
+  // A bound on start-up, not a speed target: the shared CI machine can be slow to start a process.
+  const p = await startProcess(
+    MAIN,
+    { PORT: String(await freePort()), DATABASE_URL: db.url, ...env },
+    { readyTimeoutMs: 60_000 },
+  );
   processes.push(p);
   return p;
 }

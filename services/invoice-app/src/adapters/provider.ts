@@ -14,7 +14,10 @@ export interface PaymentOrder {
  * - `paid`: the provider confirmed the payment (2xx with our id).
  * - `rejected`: the provider refused it (a 4xx that is about the request): nothing was paid.
  * - `unknown`: anything else. The payment may or may not have happened (a timeout after sending,
- *   a 5xx, a reset connection), so only a retry with the same Idempotency-Key may follow.
+ *   a 5xx, a reset connection), so only a retry with the same Idempotency-Key may follow. Its reason
+ *   `unreachable` is the one exception that is certain: nothing of the request left this host (the
+ *   connection was refused, never made within the deadline, or broken before the request was
+ *   written), so the provider cannot have paid; the key is kept all the same.
  */
 export type ProviderOutcome =
   | { kind: 'paid' }
@@ -31,12 +34,10 @@ export interface PaymentProvider {
 
 const MAX_ANSWER_BYTES = 64 * 1024;
 
-/** Errors of a connection that was never made: the request cannot have reached the provider. */
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
-
 export function httpProvider(options: { payUrl: URL; timeoutMs: number; maxSockets: number }): PaymentProvider {
   const { payUrl, timeoutMs } = options;
-  const dispatcher = new Agent({ connections: options.maxSockets });
+  // A connection attempt is bounded like the call, so that closing the pool never waits on one.
+  const dispatcher = new Agent({ connections: options.maxSockets, connect: { timeout: timeoutMs } });
   const origin = payUrl.origin;
   const path = `${payUrl.pathname}${payUrl.search}`;
 
@@ -47,8 +48,20 @@ export function httpProvider(options: { payUrl: URL; timeoutMs: number; maxSocke
       const timer = setTimeout(() => {
         deadline.abort();
       }, timeoutMs);
+      // Whether undici wrote this request to a socket: until then, nothing of it left this host,
+      // whatever the error (refused, no connection before the deadline, reset while connecting).
+      let written = false;
+      const client = dispatcher.compose(
+        (dispatch) => (opts, handler) =>
+          dispatch(
+            opts,
+            onceWritten(handler, () => {
+              written = true;
+            }),
+          ),
+      );
       try {
-        const res = await dispatcher.request({
+        const res = await client.request({
           origin,
           path,
           method: 'POST',
@@ -69,22 +82,40 @@ export function httpProvider(options: { payUrl: URL; timeoutMs: number; maxSocke
         }
         return classify(res, text, order.invoiceId);
       } catch (err) {
+        const given = (err as { code?: unknown }).code;
+        const said = `${typeof given === 'string' ? given : 'error'}: ${(err as Error).message}`;
+        if (!written) {
+          const detail = deadline.signal.aborted ? `no connection within ${timeoutMs} ms` : said;
+          return { kind: 'unknown', reason: 'unreachable', detail: `not sent: ${detail}` };
+        }
+        // Written: the provider may have received it, and paid.
         if (deadline.signal.aborted)
           return { kind: 'unknown', reason: 'timeout', detail: `no answer within ${timeoutMs} ms` };
-        // Refused or unresolvable: the request never left, but we keep the key all the same.
-        const given = (err as { code?: unknown }).code;
-        const code = typeof given === 'string' ? given : 'error';
-        return {
-          kind: 'unknown',
-          reason: UNREACHABLE.has(code) ? 'unreachable' : 'network',
-          detail: `${code}: ${(err as Error).message}`,
-        };
+        return { kind: 'unknown', reason: 'network', detail: `${said} (after the request was sent)` };
       } finally {
         clearTimeout(timer);
       }
     },
     close() {
       return dispatcher.close();
+    },
+  };
+}
+
+/** `handler`, also calling `written` once undici has written the request (headers and body) to a socket. */
+function onceWritten(handler: Dispatcher.DispatchHandler, written: () => void): Dispatcher.DispatchHandler {
+  return {
+    onRequestStart: (controller, context: unknown) => handler.onRequestStart?.(controller, context),
+    onRequestUpgrade: (controller, status, headers, socket) =>
+      handler.onRequestUpgrade?.(controller, status, headers, socket),
+    onResponseStart: (controller, status, headers, message) =>
+      handler.onResponseStart?.(controller, status, headers, message),
+    onResponseData: (controller, chunk) => handler.onResponseData?.(controller, chunk),
+    onResponseEnd: (controller, trailers) => handler.onResponseEnd?.(controller, trailers),
+    onResponseError: (controller, error) => handler.onResponseError?.(controller, error),
+    onRequestSent: () => {
+      written();
+      handler.onRequestSent?.();
     },
   };
 }
