@@ -100,6 +100,7 @@ export async function migrate(db: Database, name: string, statements: readonly s
 
 export { GroupCommit, type GroupCommitOptions } from './group-commit.ts';
 export { databaseConfigProperties, databaseOptions } from './config.ts';
+export { databaseUnavailable } from './unavailable.ts';
 export {
   DatabaseStartup,
   databaseStartup,

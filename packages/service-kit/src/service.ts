@@ -48,6 +48,13 @@ export interface ServiceOptions {
   /** Defaults to a JSON logger on stdout at config.LOG_LEVEL. */
   logger?: Logger;
   readiness?: ReadinessCheck[];
+  /**
+   * Names the dependency behind an unexpected error when that dependency is unavailable (its
+   * connection refused, reset or timed out), or returns undefined. Such an error is answered 503 with
+   * Retry-After, saying which dependency, instead of a 500: the request was fine, and a retry later
+   * may succeed. Everything else it does not recognise stays a 500.
+   */
+  unavailable?: (error: unknown) => string | undefined;
 }
 
 export interface Service {
@@ -161,6 +168,17 @@ export function createService(options: ServiceOptions): Service {
 
   // --- one error shape ---------------------------------------------------------------------------
   app.setErrorHandler((error: FastifyError | HttpProblem | Error, request, reply) => {
+    const dependency = error instanceof HttpProblem ? undefined : options.unavailable?.(error);
+    if (dependency !== undefined) {
+      // The code only: a driver's message may carry an address or more.
+      const code = (error as { code?: unknown }).code;
+      request.log.warn({ dependency, code }, 'request refused: a dependency is unavailable');
+      const body = problem(503, `${dependency} is unavailable; retry later`, {
+        instance: pathOf(request.url),
+        requestId: request.id,
+      });
+      return reply.code(503).header('retry-after', '1').type(PROBLEM_CONTENT_TYPE).send(body);
+    }
     const body = toProblem(error, request.url);
     body['requestId'] = request.id;
     // An HttpProblem is an answer the service chose (an upstream down, a dependency refusing): a

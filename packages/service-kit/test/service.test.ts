@@ -182,6 +182,43 @@ describe('errors are application/problem+json', () => {
     expect(logged?.['requestId']).toBe(requestId);
   });
 
+  it("answers 503 with Retry-After, naming the dependency, for an error the service's classifier recognises", async () => {
+    const logs = captureLogs();
+    const logger = createLogger({ name: 'test', level: 'debug', destination: logs.destination });
+    const service = createService({
+      name: 'test',
+      version: '1.2.3',
+      config: testConfig(),
+      logger,
+      unavailable: (err) => ((err as { code?: unknown }).code === 'ECONNREFUSED' ? 'database' : undefined),
+    });
+    services.push(service);
+    service.app.get('/down', () => {
+      throw Object.assign(new Error('connect ECONNREFUSED 10.0.0.5:5432 password=hunter2'), { code: 'ECONNREFUSED' });
+    });
+    service.app.get('/bug', () => {
+      throw new TypeError('x is undefined');
+    });
+    service.app.get('/chosen', () => {
+      throw Object.assign(new HttpProblem(502, 'upstream'), { code: 'ECONNREFUSED' });
+    });
+    const down = await service.app.inject('/down');
+    expect(down.statusCode).toBe(503);
+    expect(down.headers['retry-after']).toBe('1');
+    expect(down.headers['content-type']).toContain('application/problem+json');
+    expect(down.json()).toMatchObject({ status: 503, detail: 'database is unavailable; retry later' });
+    expect(down.body).not.toContain('hunter2');
+    expect(logs.lines().find((l) => l['msg'] === 'request refused: a dependency is unavailable')).toMatchObject({
+      level: 'warn',
+      dependency: 'database',
+      code: 'ECONNREFUSED',
+    });
+    expect(JSON.stringify(logs.lines())).not.toContain('hunter2');
+    // What the classifier does not recognise is still a 500; a chosen answer is still the service's.
+    expect((await service.app.inject('/bug')).statusCode).toBe(500);
+    expect((await service.app.inject('/chosen')).statusCode).toBe(502);
+  });
+
   it('logs a chosen 5xx (an HttpProblem) as a warning with its detail, not as a failure with a stack', async () => {
     const { service, logs } = make();
     const res = await service.app.inject('/upstream');

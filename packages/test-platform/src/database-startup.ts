@@ -18,10 +18,10 @@ export interface DatabaseStartupScenario {
   env: () => Promise<Record<string, string>> | Record<string, string>;
   /**
    * One write through the service's API (`n` numbers it). Resolves to what the service acknowledged
-   * as stored (ids `stored` will list); throws or returns [] when it was refused. `sql` reaches the same
-   * database, for writes that need a row first.
+   * as stored (ids `stored` will list; [] when it was refused) and the answer's HTTP status. `sql`
+   * reaches the same database, for writes that need a row first.
    */
-  write: (url: string, n: number, sql: postgres.Sql) => Promise<string[]>;
+  write: (url: string, n: number, sql: postgres.Sql) => Promise<{ ids: string[]; status: number }>;
   /** Every id the database holds, of the kind `write` acknowledges. */
   stored: (sql: postgres.Sql) => Promise<string[]>;
 }
@@ -120,7 +120,8 @@ export function describeDatabaseStartup(name: string, scenario: DatabaseStartupS
         connect_timeout: 2,
       });
       cleanups.push(() => sql.end({ timeout: 1 }));
-      expect(await scenario.write(proc.url, 0, sql).catch(() => [])).toEqual([]);
+      // A write while it waits is refused with 503 (retry later), and nothing is stored.
+      expect(await scenario.write(proc.url, 0, sql)).toEqual({ ids: [], status: 503 });
 
       // 2. The database comes up: ready within the back-off bound (plus the successful attempt itself).
       await pg.resume();
@@ -154,18 +155,23 @@ export function describeDatabaseStartup(name: string, scenario: DatabaseStartupS
       // 3. The database goes away under the running service and comes back: continuous writes meanwhile.
       const acknowledged: string[] = [];
       const refused: number[] = [];
-      let phase: 'before' | 'outage' | 'after' = 'before';
+      // The statuses of the writes refused while the database was away: 503, never another 5xx.
+      const outageStatuses = new Set<number>();
+      let phase = 'before' as 'before' | 'outage' | 'after';
       const seen = { before: 0, outage: 0, after: 0 };
       let writing = true;
       let n = 0;
       const writer = (async () => {
         while (writing) {
           n += 1;
-          const ids = await scenario.write(proc.url, n, sql).catch(() => [] as string[]);
+          const { ids, status } = await scenario.write(proc.url, n, sql).catch(() => ({ ids: [], status: 0 }));
           if (ids.length > 0) {
             acknowledged.push(...ids);
             seen[phase] += 1;
-          } else refused.push(n);
+          } else {
+            refused.push(n);
+            if (phase === 'outage') outageStatuses.add(status);
+          }
           await sleep(20);
         }
       })();
@@ -185,6 +191,10 @@ export function describeDatabaseStartup(name: string, scenario: DatabaseStartupS
       await until('writes after the outage', async () => (seen.after >= 3 ? true : undefined));
       writing = false;
       await writer;
+
+      // The service said "unavailable, retry later", not "I failed".
+      expect(outageStatuses.size).toBeGreaterThan(0);
+      expect([...outageStatuses].filter((st) => st >= 500 && st !== 503)).toEqual([]);
 
       // No restart, and every write the service acknowledged is in the database.
       expect(proc.child.exitCode).toBeNull();

@@ -26,7 +26,7 @@ describeDatabaseStartup('invoice-app', {
               values (${`startup-${n}`}, 150, 'EUR', 2)`.catch(() => undefined);
     const res = await fetch(`${url}/invoices/pay`, { method: 'POST' });
     const body = (await res.json()) as { paid?: { InvoiceId: string }[] };
-    return (body.paid ?? []).map((p) => p.InvoiceId);
+    return { ids: (body.paid ?? []).map((p) => p.InvoiceId), status: res.status };
   },
   stored: async (sql) => (await sql<{ id: string }[]>`select id from invoices where status = 'paid'`).map((r) => r.id),
 });

@@ -15,7 +15,7 @@ describeDatabaseStartup('payment-provider', {
       body: JSON.stringify({ id: `I-${n}`, value: 1.5, currency: 'EUR' }),
     });
     await res.arrayBuffer();
-    return res.status === 200 ? [key] : [];
+    return { ids: res.status === 200 ? [key] : [], status: res.status };
   },
   stored: async (sql) =>
     (await sql<{ k: string }[]>`select idempotency_key as k from provider_payments`).map((r) => r.k),

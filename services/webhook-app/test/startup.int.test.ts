@@ -40,7 +40,7 @@ describeDatabaseStartup('webhook-app', {
       }),
     });
     const body = (await res.json()) as { status?: string };
-    return res.status === 202 && body.status === 'accepted' ? [key] : [];
+    return { ids: res.status === 202 && body.status === 'accepted' ? [key] : [], status: res.status };
   },
   stored: async (sql) => (await sql<{ k: string }[]>`select idempotency_key as k from webhook_outbox`).map((r) => r.k),
 });
