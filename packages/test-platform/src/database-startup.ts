@@ -9,6 +9,7 @@ import { freePort, startProcess, type StartedProcess } from '@sre-platform/servi
 import postgres from 'postgres';
 import { afterEach, describe, expect, it } from 'vitest';
 
+import { eventually } from './eventually.ts';
 import { startPostgres } from './postgres.ts';
 
 export interface DatabaseStartupScenario {
@@ -41,16 +42,6 @@ const readyz = async (url: string) => {
   const body = (await res.json()) as { detail?: string };
   return { status: res.status, detail: body.detail ?? '' };
 };
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
 
 const logLines = (p: StartedProcess) =>
   p
@@ -126,7 +117,7 @@ export function describeDatabaseStartup(name: string, scenario: DatabaseStartupS
       // 2. The database comes up: ready within the back-off bound (plus the successful attempt itself).
       await pg.resume();
       const upAt = performance.now();
-      await until('ready after the database came up', async () =>
+      await eventually('ready after the database came up', async () =>
         (await readyz(proc.url)).status === 200 ? true : undefined,
       );
       const upToReadyMs = Math.round(performance.now() - upAt);
@@ -175,20 +166,22 @@ export function describeDatabaseStartup(name: string, scenario: DatabaseStartupS
           await sleep(20);
         }
       })();
-      await until('writes before the outage', async () => (seen.before >= 3 ? true : undefined));
+      await eventually('writes before the outage', async () => (seen.before >= 3 ? true : undefined));
       await pg.pause();
       phase = 'outage';
-      const down = await until('readiness 503 after the database went away', async () => {
+      const down = await eventually('readiness 503 after the database went away', async () => {
         const r = await readyz(proc.url);
         return r.status === 503 ? r : undefined;
       });
       expect(down.detail).toMatch(/^not ready: database: /);
       const refusedBefore = refused.length;
-      await until('writes refused during the outage', async () => (refused.length > refusedBefore ? true : undefined));
+      await eventually('writes refused during the outage', async () =>
+        refused.length > refusedBefore ? true : undefined,
+      );
       await pg.resume();
-      await until('ready again', async () => ((await readyz(proc.url)).status === 200 ? true : undefined));
+      await eventually('ready again', async () => ((await readyz(proc.url)).status === 200 ? true : undefined));
       phase = 'after';
-      await until('writes after the outage', async () => (seen.after >= 3 ? true : undefined));
+      await eventually('writes after the outage', async () => (seen.after >= 3 ? true : undefined));
       writing = false;
       await writer;
 
@@ -219,7 +212,7 @@ export function describeDatabaseStartup(name: string, scenario: DatabaseStartupS
         DATABASE_RETRY_INITIAL_MS: '60000',
         DATABASE_RETRY_MAX_MS: '60000',
       });
-      await until('the first failed attempt', async () =>
+      await eventually('the first failed attempt', async () =>
         logLines(proc).some((l) => l['msg'] === 'database not available; retrying') ? true : undefined,
       );
       proc.child.kill('SIGTERM');

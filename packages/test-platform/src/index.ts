@@ -10,6 +10,7 @@ import { afterEach, beforeEach, inject } from 'vitest';
 import type { PlatformInfo } from './global-setup.ts';
 
 export type { PlatformInfo } from './global-setup.ts';
+export { eventually } from './eventually.ts';
 export { MissingToolError, REPO_ROOT, toolBin } from './tools.ts';
 export { startPostgres } from './postgres.ts';
 export { describeDatabaseStartup, type DatabaseStartupScenario } from './database-startup.ts';

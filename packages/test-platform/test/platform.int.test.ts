@@ -3,7 +3,6 @@
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 
 import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
@@ -16,6 +15,7 @@ import {
   addScrapeTarget,
   awsClientConfig,
   cluster,
+  eventually,
   kubeConfig,
   promQuery,
   uniqueName,
@@ -24,16 +24,6 @@ import {
 } from '../src/index.ts';
 
 const run = promisify(execFile);
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 describe('Kubernetes control plane with kwok nodes', () => {
   const ns = useNamespace('platform');
@@ -62,8 +52,8 @@ describe('Kubernetes control plane with kwok nodes', () => {
   it('runs a Deployment of 3 replicas to 3 ready pods, then follows a scale to 5', async () => {
     const apps = kubeConfig().makeApiClient(k8s.AppsV1Api);
     await apps.createNamespacedDeployment({ namespace: ns.name, body: deployment('web', 3) });
-    await until('3 ready pods', async () => ((await readyPods('web')) === 3 ? true : undefined));
-    const d = await until('deployment status', async () => {
+    await eventually('3 ready pods', async () => ((await readyPods('web')) === 3 ? true : undefined));
+    const d = await eventually('deployment status', async () => {
       const got = await apps.readNamespacedDeployment({ name: 'web', namespace: ns.name });
       return got.status?.readyReplicas === 3 ? got : undefined;
     });
@@ -73,7 +63,7 @@ describe('Kubernetes control plane with kwok nodes', () => {
       { name: 'web', namespace: ns.name, body: { spec: { replicas: 5 } } },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
     );
-    await until('5 ready pods', async () => ((await readyPods('web')) === 5 ? true : undefined));
+    await eventually('5 ready pods', async () => ((await readyPods('web')) === 5 ? true : undefined));
     const scaled = await apps.readNamespacedDeployment({ name: 'web', namespace: ns.name });
     expect(scaled.spec?.replicas).toBe(5);
   });
@@ -131,7 +121,7 @@ describe('Kubernetes control plane with kwok nodes', () => {
     });
     try {
       const custom = kubeConfig().makeApiClient(k8s.CustomObjectsApi);
-      const widget = await until('the CRD to be served', () =>
+      const widget = await eventually('the CRD to be served', () =>
         custom
           .createNamespacedCustomObject({
             group,
@@ -211,7 +201,7 @@ describe('Prometheus', () => {
     const instance = uniqueName('instance');
     const remove = addScrapeTarget(`127.0.0.1:${port}`, { instance_name: instance });
     try {
-      const result = await until('a scraped sample', async () => {
+      const result = await eventually('a scraped sample', async () => {
         const r = await promQuery(`platform_test_events_total{instance_name="${instance}"}`);
         return r.length > 0 ? r : undefined;
       });

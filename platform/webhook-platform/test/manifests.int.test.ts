@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 
-import { cluster, uniqueName } from '@sre-platform/test-platform';
+import { cluster, eventually, uniqueName } from '@sre-platform/test-platform';
 import { get, kustomize, parseManifests } from '@sre-platform/test-platform/manifests';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -41,16 +41,6 @@ async function pods(namespace: string, selector: Record<string, string>): Promis
   return (
     JSON.parse(await kubectl(['get', 'pods', '-n', namespace, '-l', labels, '-o', 'json'])) as { items: unknown[] }
   ).items;
-}
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
 }
 
 describe('Part A on the local control plane', () => {

@@ -143,22 +143,7 @@ export async function scaleBehindTheBack(namespace: string, name: string, replic
   );
 }
 
-/** Polls `probe` until it returns a value other than undefined, or fails with `what`. */
-export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
-    await sleep(100);
-  }
-}
+export { eventually } from '@sre-platform/test-platform';
 
 /** The error a call failed with; fails the test if the call succeeded. */
 export async function failure(p: Promise<unknown>): Promise<ConnectError> {
