@@ -238,8 +238,9 @@ describe('the real node', () => {
   });
 
   it("lets pods reach this machine but nothing beyond it, nor the kubelet's API", async () => {
-    // Beyond this machine: the package registry, which this machine itself does reach.
-    const outside = (await lookup('registry.npmjs.org', { family: 4 })).address;
+    // Beyond this machine: npm's configured registry, which this machine itself does reach (make test installs from it).
+    const registry = new URL(execFileSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' }).trim()).hostname;
+    const outside = (await lookup(registry, { family: 4 })).address;
     expect(await tcpConnects(outside, 443, 30_000)).toBe(true);
     const server: Server = createServer((s) => {
       s.on('error', () => undefined); // the probe closes as soon as it has connected
