@@ -10,6 +10,7 @@ import Fastify, {
   LogController,
   type FastifyError,
   type FastifyInstance,
+  type FastifyReply,
   type FastifyRequest,
   type RawServerDefault,
 } from 'fastify';
@@ -157,12 +158,7 @@ export function createService(options: ServiceOptions): Service {
         done();
         return;
       }
-      const detail = `starting: ${waiting.map((w) => `${w.name}: ${w.reason}`).join('; ')}`;
-      void reply
-        .code(503)
-        .header('retry-after', '1')
-        .type(PROBLEM_CONTENT_TYPE)
-        .send(problem(503, detail, { instance: pathOf(request.url), requestId: request.id }));
+      void sendRetryLater(reply, request, `starting: ${waiting.map((w) => `${w.name}: ${w.reason}`).join('; ')}`);
     });
   }
 
@@ -173,11 +169,7 @@ export function createService(options: ServiceOptions): Service {
       // The code only: a driver's message may carry an address or more.
       const code = (error as { code?: unknown }).code;
       request.log.warn({ dependency, code }, 'request refused: a dependency is unavailable');
-      const body = problem(503, `${dependency} is unavailable; retry later`, {
-        instance: pathOf(request.url),
-        requestId: request.id,
-      });
-      return reply.code(503).header('retry-after', '1').type(PROBLEM_CONTENT_TYPE).send(body);
+      return sendRetryLater(reply, request, `${dependency} is unavailable; retry later`);
     }
     const body = toProblem(error, request.url);
     body['requestId'] = request.id;
@@ -282,6 +274,15 @@ export function createService(options: ServiceOptions): Service {
     },
   };
   return service;
+}
+
+/** A 503 that asks the client to come back in a second: the request was fine, a dependency is not there yet. */
+function sendRetryLater(reply: FastifyReply, request: FastifyRequest, detail: string) {
+  return reply
+    .code(503)
+    .header('retry-after', '1')
+    .type(PROBLEM_CONTENT_TYPE)
+    .send(problem(503, detail, { instance: pathOf(request.url), requestId: request.id }));
 }
 
 function startingReasons(checks: ReadinessCheck[]): { name: string; reason: string }[] {
