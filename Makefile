@@ -10,11 +10,11 @@ export PATH := $(NODE_BIN):$(PATH)
 DEPS_STAMP := node_modules/.sre-platform-deps
 # Everything the integration tests start; make test installs them first (cached after the first run).
 TEST_TOOLS := kubernetes etcd kwok helm prometheus prometheus-adapter moto postgres shellcheck yamllint actionlint \
-  netpol-analyzer kube-score wrk kube-node containerd runc cni-plugins nftables pause coredns
+  netpol-analyzer kube-score wrk kube-node containerd runc cni-plugins nftables pause coredns buildkit base-images
 # What `make bench` runs on: a real PostgreSQL, and wrk as the load generator.
 BENCH_TOOLS := postgres wrk
 
-.PHONY: help toolchain deps up test lint format typecheck bench clean cluster-up cluster-down cluster-status tools \
+.PHONY: help toolchain deps up test lint format typecheck bench clean cluster-up cluster-down cluster-status tools images \
   certs payments-deploy payments-test
 
 help: ## list the targets
@@ -38,6 +38,7 @@ test: deps tools ## run every test (unit and integration), installing what they 
 	@node tools/dev/test.ts $(ARGS)
 
 SHELL_SCRIPTS := tools/install tools/recipes.sh tools/versions.sh tools/cluster/cluster tools/cluster/node tools/go/regen-kubernetes.sh .ci/run \
+  tools/image/build tools/image/base-images tools/image/oci.sh \
   platform/payments/deploy.sh platform/payments/test.sh
 
 lint: deps ## eslint (type-aware), prettier, tsc, shellcheck, buf lint, helm lint
@@ -70,6 +71,9 @@ cluster-down: ## delete the local cluster and its state
 
 cluster-status: ## show the local cluster's components, memory and nodes
 	@tools/cluster/cluster status
+
+images: ## build every service's image from its Dockerfile (BuildKit, local base images; as root) into the real node
+	@tools/image/build $(SERVICES)
 
 payments-deploy: ## deploy invoice-app + payment-provider to the current kubeconfig context (kind, minikube, kwok)
 	@platform/payments/deploy.sh

@@ -336,6 +336,35 @@ recipe_nftables() {
   smoke() { "$1/bin/nft" --version | grep -q "v${VERSION%%-*}"; }
 }
 
+recipe_buildkit() {
+  VERSION=$BUILDKIT_VERSION
+  METHOD="go build github.com/moby/buildkit/cmd/{buildkitd,buildctl}@$VERSION with tools/go/buildkit"
+  install_into() {
+    # upstream's static release build tags; runc (tools/install runc) runs the build steps.
+    GO_BUILD_TAGS=osusergo,netgo,static_build,seccomp go_build "$1" buildkit \
+      "-X github.com/moby/buildkit/version.Version=$VERSION -X github.com/moby/buildkit/version.Package=github.com/moby/buildkit" \
+      github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl
+  }
+  smoke() { "$1/bin/buildkitd" --version | grep -q " $VERSION" && "$1/bin/buildctl" --version | grep -q " $VERSION"; }
+}
+
+recipe_base_images() {
+  # The build stage trusts this machine's CA bundle (a proxy's CA too): a new bundle makes a new version.
+  BASE_IMAGES_CA=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
+  [ -f "$BASE_IMAGES_CA" ] || BASE_IMAGES_CA=''
+  VERSION="$BASE_IMAGES_SUITE-node$NODE_VERSION-npm$IMAGE_NPM_VERSION-$(cat "$ROOT/tools/image/base-images" "$ROOT/tools/image/oci.sh" ${BASE_IMAGES_CA:+"$BASE_IMAGES_CA"} | sha256sum | cut -c1-12)"
+  METHOD="tools/image/base-images: mmdebstrap $BASE_IMAGES_SUITE (Debian's packages) + Node.js $NODE_VERSION + npm $IMAGE_NPM_VERSION"
+  BIN=.
+  install_into() {
+    mkdir -p "$1/mmdebstrap"
+    apt_extract "$1/mmdebstrap" "mmdebstrap=$MMDEBSTRAP_DEB_VERSION"
+    MMDEBSTRAP="$1/mmdebstrap/usr/bin/mmdebstrap" NODE_HOME="$("$ROOT/tools/install" --check node)/.." \
+      NPM_VERSION=$IMAGE_NPM_VERSION DEBIAN_SUITE=$BASE_IMAGES_SUITE HOST_CA_BUNDLE=$BASE_IMAGES_CA "$ROOT/tools/image/base-images" "$1"
+    rm -rf "$1/mmdebstrap"
+  }
+  smoke() { [ -f "$1/build/index.json" ] && [ -f "$1/runtime/index.json" ] && grep -q '^runtime sha256:' "$1/digests"; }
+}
+
 recipe_pause() {
   VERSION=$PAUSE_VERSION
   METHOD="go build tools/go/pause (the real node's sandbox process)"

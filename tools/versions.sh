@@ -56,5 +56,13 @@ NFTABLES_DEB_VERSION=1.0.6-2+deb12u2
 LIBNFTNL_DEB_VERSION=1.2.4-2
 # The node's pause program is our own (tools/go/pause): its version is its source's hash.
 PAUSE_VERSION=$(cat "$ROOT/tools/go/pause/main.go" "$ROOT/tools/go/pause/go.mod" | sha256sum | cut -c1-12)
+# Images from our own Dockerfiles without Docker or a registry (make images): BuildKit's daemon and client,
+# built through the wrapper module tools/go/buildkit (pins it); it runs its build steps with the node's runc.
+BUILDKIT_VERSION=$(gomod_version buildkit github.com/moby/buildkit)
+# make images' local base images (tools/image/base-images): Debian 12 from mmdebstrap (Debian's package) and
+# the npm that the build stage's image carries. The recipe's version adds a hash of the script.
+MMDEBSTRAP_DEB_VERSION=1.3.5-7
+BASE_IMAGES_SUITE=bookworm
+IMAGE_NPM_VERSION=11.19.1
 # Cluster DNS on the real node, built through the wrapper module tools/go/coredns (our plugins only).
 COREDNS_VERSION=$(gomod_version coredns github.com/coredns/coredns)

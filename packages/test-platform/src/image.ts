@@ -1,14 +1,18 @@
-// The checks every service image gets on a machine without a Docker engine: the Dockerfile's shape
-// (multi-stage, distroless Node 24, numeric non-root user, production-only install, every workspace
-// manifest copied), and its dependency stage replayed in a scratch directory (the same COPY and RUN
-// lines, including tools/image/prune-workspace.ts), from which the service must then start.
-import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, globSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// The checks every service image gets: the Dockerfile's shape (multi-stage, distroless Node 24, numeric non-root
+// user, production-only install, every workspace manifest copied), then the image itself, built from that
+// Dockerfile by BuildKit (make images, tools/image/build) and run as real containers on the real node: as its
+// numeric non-root user under runAsNonRoot, on a read-only root filesystem, with only its production
+// dependencies, answering /readyz.
+import { readFileSync, globSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-import { describe, expect, it } from 'vitest';
+import type * as k8s from '@kubernetes/client-node';
+import { beforeAll, describe, expect, it } from 'vitest';
 
+import { cluster, uniqueName, useNamespace } from './index.ts';
+import { startRealNode } from './node.ts';
+import { onRealNode, RESTRICTED, runPodToCompletion, runPodUntilReady } from './pods.ts';
+import { serviceImage, type ServiceImage } from './service-images.ts';
 import { REPO_ROOT } from './tools.ts';
 
 /** Packages no service image may carry: test, build and tooling dependencies. */
@@ -23,8 +27,13 @@ export interface ImageSpec {
   mustNotContain?: string[];
   /** Packages that must be installed (the service's own production dependencies). */
   mustContain?: string[];
-  /** Starts the service from the replayed directory and checks it; must stop what it starts. */
-  start(dir: string): Promise<void>;
+  /**
+   * The environment the service starts with from the image's own command on the real node (it must become
+   * Ready); omitted, only the commands run.
+   */
+  env?: Record<string, string>;
+  /** One-shot runs of the image's entrypoint (node) with these arguments, and a text their log must contain. */
+  commands?: { args: string[]; logContains: string }[];
 }
 
 export function describeImage(spec: ImageSpec): void {
@@ -63,32 +72,87 @@ export function describeImage(spec: ImageSpec): void {
       for (const dir of dirs) expect(dockerfile).toContain(`COPY ${dir}/package.json `);
     });
 
-    it('starts from its production-only dependency stage, replayed', async () => {
-      const dir = mkdtempSync(join(tmpdir(), `sre-platform-image-${spec.service}-`));
-      try {
-        // Every COPY from the build context (both stages), then the dependency stage's RUN lines.
-        for (const line of instructions.filter((l) => l.startsWith('COPY ') && !l.includes('--from'))) {
-          const sources = line.split(/\s+/).slice(1, -1);
-          for (const source of sources) {
-            mkdirSync(join(dir, source, '..'), { recursive: true });
-            cpSync(join(REPO_ROOT, source), join(dir, source), { recursive: true });
-          }
-        }
-        for (const line of stages[0]!.filter((l) => l.startsWith('RUN '))) {
-          execFileSync('bash', ['-euo', 'pipefail', '-c', line.slice(4)], {
-            cwd: dir,
-            stdio: 'pipe',
-            env: { ...process.env, npm_config_prefer_offline: 'true', npm_config_loglevel: 'error' },
-          });
-        }
+    describe('the image, built by BuildKit and run on the real node', () => {
+      const ns = useNamespace(`image-${spec.service}`.slice(0, 40));
+      let image: ServiceImage;
+      beforeAll(async () => {
+        await startRealNode(cluster());
+        image = await serviceImage(cluster(), spec.service);
+      }, 1_200_000);
+
+      // A pod of the image, hardened as our manifests are; runAsNonRoot with no runAsUser: the image's USER counts.
+      const pod = (name: string, container: Partial<k8s.V1Container>, volumes?: k8s.V1Volume[]): k8s.V1Pod => ({
+        metadata: { name, labels: { app: spec.service } },
+        spec: onRealNode({
+          securityContext: RESTRICTED.pod,
+          terminationGracePeriodSeconds: 5,
+          volumes,
+          containers: [{ name: 'app', image: image.ref, securityContext: RESTRICTED.container, ...container }],
+        }),
+      });
+
+      it('runs node as its numeric non-root user, with the service as its command', () => {
+        expect(image.config.User).toMatch(/^[1-9][0-9]*(:[1-9][0-9]*)?$/);
+        expect(image.config.Entrypoint?.at(-1)).toMatch(/\/node$/);
+        expect(image.config.Cmd).toEqual([`services/${spec.service}/src/main.ts`]);
+      });
+
+      it('holds only production dependencies, no shell, and cannot write its root filesystem', async () => {
+        const probe = `const fs = require('node:fs');
+          let rootWritable = true;
+          try { fs.writeFileSync('/app/probe', 'x'); } catch (e) { rootWritable = e.code; }
+          console.log(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), rootWritable,
+            shell: ['/bin/sh', '/bin/bash', '/usr/bin/sh'].filter((f) => fs.existsSync(f)),
+            present: Object.fromEntries(${JSON.stringify([...NEVER_IN_AN_IMAGE, ...(spec.mustNotContain ?? []), ...(spec.mustContain ?? [])])}
+              .map((p) => [p, fs.existsSync('/app/node_modules/' + p)])) }));`;
+        const run = await runPodToCompletion(ns.name, pod(uniqueName('contents'), { args: ['-e', probe] }));
+        expect(run.phase, run.log).toBe('Succeeded');
+        const seen = JSON.parse(run.log.trim().split('\n').at(-1)!) as {
+          uid: number;
+          gid: number;
+          rootWritable: true | string;
+          shell: string[];
+          present: Record<string, boolean>;
+        };
+        expect(seen.uid).toBe(Number(image.config.User!.split(':')[0]));
+        expect(seen.uid).not.toBe(0);
+        expect(seen.rootWritable).toBe('EROFS');
+        expect(seen.shell).toEqual([]);
         for (const pkg of [...NEVER_IN_AN_IMAGE, ...(spec.mustNotContain ?? [])])
-          expect(existsSync(join(dir, 'node_modules', pkg)), `${pkg} must not be in the image`).toBe(false);
-        for (const pkg of spec.mustContain ?? [])
-          expect(existsSync(join(dir, 'node_modules', pkg)), `${pkg} must be in the image`).toBe(true);
-        await spec.start(dir);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
+          expect(seen.present[pkg], `${pkg} must not be in the image`).toBe(false);
+        for (const pkg of spec.mustContain ?? []) expect(seen.present[pkg], `${pkg} must be in the image`).toBe(true);
+      });
+
+      if (spec.env) {
+        const env = spec.env;
+        it('starts from its own command and answers /readyz, with no restart', async () => {
+          const ready = await runPodUntilReady(
+            ns.name,
+            pod(
+              uniqueName('service'),
+              {
+                env: Object.entries(env).map(([name, value]) => ({ name, value })),
+                ports: [{ name: 'http', containerPort: spec.port }],
+                readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 1, failureThreshold: 300 },
+                volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+              },
+              [{ name: 'tmp', emptyDir: {} }],
+            ),
+          );
+          expect(ready.status?.containerStatuses?.[0]?.restartCount).toBe(0);
+          // From this machine to the pod's own IP on the node's bridge.
+          const res = await fetch(`http://${ready.status!.podIP!}:${spec.port}/readyz`);
+          expect(res.status).toBe(200);
+        });
       }
-    }, 180_000);
+
+      for (const command of spec.commands ?? []) {
+        it(`runs ${command.args.join(' ')}`, async () => {
+          const run = await runPodToCompletion(ns.name, pod(uniqueName('command'), { args: command.args }));
+          expect(run.phase, run.log).toBe('Succeeded');
+          expect(run.log).toContain(command.logContains);
+        });
+      }
+    });
   });
 }
