@@ -58,3 +58,5 @@ LIBNFTNL_DEB_VERSION=1.2.4-2
 PAUSE_VERSION=$(cat "$ROOT/tools/go/pause/main.go" "$ROOT/tools/go/pause/go.mod" | sha256sum | cut -c1-12)
 # Cluster DNS on the real node, built through the wrapper module tools/go/coredns (our plugins only).
 COREDNS_VERSION=$(gomod_version coredns github.com/coredns/coredns)
+# NetworkPolicy enforcement on the real node, built through the wrapper module tools/go/kube-network-policies.
+KUBE_NETWORK_POLICIES_VERSION=$(gomod_version kube-network-policies sigs.k8s.io/kube-network-policies)
