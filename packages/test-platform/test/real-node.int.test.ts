@@ -158,6 +158,13 @@ describe('the real node', () => {
   let rootfs = '';
 
   beforeAll(async () => {
+    // The snapshot is of this machine without a node: while another run holds it, wait (as startRealNode would).
+    await eventually(
+      'another run to release the real node',
+      async () => ((await nodeScript(['status'], {})).output.startsWith('real node: not running') ? true : undefined),
+      Number(process.env['SRE_REAL_NODE_WAIT'] ?? 900) * 1000,
+      1000,
+    );
     before = hostState();
     const node = await startRealNode(cluster());
     process.stdout.write(node.log.split('\n').find((l) => l.includes('Ready in')) + '\n');
