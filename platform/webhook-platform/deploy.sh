@@ -251,6 +251,12 @@ done
             tolerations: [{ key: $REAL_NODE_LABEL, operator: Equal, value: 'true', effect: NoSchedule }]
 EOF
     done
+    # The real node's own volumes (tools/cluster/node-volumes): a local directory per claim, made on the node.
+    cat <<EOF
+  - target: { kind: StatefulSet, name: postgres }
+    patch: |
+      - { op: add, path: /spec/volumeClaimTemplates/0/spec/storageClassName, value: real-node }
+EOF
   fi
 } >"$OVERLAY/kustomization.yaml"
 rendered=$(kubectl kustomize "$OVERLAY")
