@@ -283,6 +283,46 @@ describe('deploy.sh on the local cluster with its real node', () => {
     await reportMemory();
   });
 
+  it("rewrites webhook-app's Secret with a new bootstrap value, restarts its pods with it, and keeps the rest", async () => {
+    const app = () => items<PodObj>('pods', '-n', 'webhook-app', '-l', 'app.kubernetes.io/name=webhook-app');
+    const oldPods = (await app()).map((p) => p.metadata.name);
+    const rotated = randomBytes(32).toString('hex');
+    const third = await deploy({ GITLAB_WEBHOOK_SECRET: rotated });
+    expect(third.stderr).toContain("writing webhook-app's Secret (keys set: GITLAB_WEBHOOK_SECRET )");
+    expect(third.stderr).not.toContain(rotated);
+    const stored = await allSecrets();
+    expect(stored['webhook-app/webhook-app']).toEqual({
+      ...secretsBefore['webhook-app/webhook-app'],
+      GITLAB_WEBHOOK_SECRET: rotated,
+    });
+    expect({ ...stored, 'webhook-app/webhook-app': undefined }).toEqual({
+      ...secretsBefore,
+      'webhook-app/webhook-app': undefined,
+    });
+    // deploy.sh waited for the rollout: two new pods, Ready, that never restarted, and only they are left.
+    const pods = await eventually('only the new pods to be left', async () => {
+      const now = await app();
+      return now.every((p) => !oldPods.includes(p.metadata.name)) ? now : undefined;
+    });
+    expect(pods.filter(isReady)).toHaveLength(2);
+    expect(pods.flatMap((p) => p.status.containerStatuses!.map((c) => c.restartCount))).toEqual([0, 0]);
+    // The new token is the one webhook-app checks now.
+    const clusterIP = get(
+      JSON.parse(await kubectl('get', 'service', '-n', 'webhook-app', 'webhook-app', '-o', 'json')),
+      'spec',
+      'clusterIP',
+    ) as string;
+    const send = (token: string) =>
+      fetch(`http://${clusterIP}:8080/webhooks/gitlab`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': token },
+        body: PUSH,
+        signal: AbortSignal.timeout(10_000),
+      });
+    expect((await send(secretsBefore['webhook-app/webhook-app']!['GITLAB_WEBHOOK_SECRET']!)).status).toBe(401);
+    expect((await send(rotated)).status).toBe(202);
+  });
+
   it('refuses GitLab omnibus in a namespace that enforces restricted, with the apiserver own reason', async () => {
     const ns = uniqueName('restricted');
     await kubectl('create', 'namespace', ns);
