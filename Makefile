@@ -39,7 +39,7 @@ test: deps tools ## run every test (unit and integration), installing what they 
 
 SHELL_SCRIPTS := tools/install tools/recipes.sh tools/versions.sh tools/cluster/cluster tools/cluster/node tools/cluster/node-volumes tools/go/regen-kubernetes.sh .ci/run \
   tools/image/build tools/image/base-images tools/image/oci.sh \
-  platform/payments/deploy.sh platform/payments/test.sh platform/webhook-platform/deploy.sh
+  platform/deploy-lib.sh platform/payments/deploy.sh platform/payments/test.sh platform/webhook-platform/deploy.sh
 
 lint: deps ## eslint (type-aware), prettier, tsc, shellcheck, buf lint, helm lint
 	@tools/install shellcheck

@@ -46,23 +46,12 @@ die() {
   exit 1
 }
 
-if [ -z "${KUBECTL:-}" ]; then
-  if pinned=$("$ROOT/tools/install" --check kubernetes 2>/dev/null) && [ -x "$pinned/kubectl" ]; then
-    KUBECTL=$pinned/kubectl
-  elif command -v kubectl >/dev/null 2>&1; then
-    KUBECTL=$(command -v kubectl)
-  else
-    die "no kubectl: install one, or run 'tools/install kubernetes'"
-  fi
-fi
-kubectl() { "$KUBECTL" "$@"; }
+# shellcheck source=platform/deploy-lib.sh
+. "$ROOT/platform/deploy-lib.sh"
+deploy_use_cluster
 apply() { kubectl apply --server-side --force-conflicts --field-manager="$FIELD_MANAGER" "$@" >&2; }
 
 case "$BUILD" in auto | always | never) ;; *) die "BUILD must be auto, always or never (got '$BUILD')" ;; esac
-
-CONTEXT=$(kubectl config current-context 2>/dev/null) ||
-  die "no current kubeconfig context; start a cluster first (make cluster-up, kind create cluster, minikube start)"
-kubectl get --raw /readyz >/dev/null 2>&1 || die "the cluster of context '$CONTEXT' does not answer"
 
 REAL_NODE=$(kubectl get nodes -l "$REAL_NODE_LABEL=true" -o jsonpath='{.items[0].metadata.name}' 2>/dev/null || true)
 if [ "$TARGET" = auto ]; then
@@ -81,15 +70,7 @@ else
   say "context $CONTEXT ($TARGET)"
 fi
 
-if [ -z "${IMAGE_TAG:-}" ]; then
-  if IMAGE_TAG=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null); then
-    if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
-      IMAGE_TAG+=-dirty-$(git -C "$ROOT" diff HEAD | sha256sum | cut -c1-8)
-    fi
-  else
-    IMAGE_TAG=dev
-  fi
-fi
+deploy_image_tag
 ON_REAL_NODE=$([ "$TARGET" = local ] && [ -n "$REAL_NODE" ] && echo 1 || true)
 if [ -n "$ON_REAL_NODE" ]; then
   APP_IMAGE=sre-platform.local/webhook-app:$IMAGE_TAG
@@ -128,8 +109,6 @@ apply -f "$ROOT/platform/rocketchat/namespace.yaml" -f "$ROOT/platform/gitlab/na
 
 # --- Secrets: generated in the cluster on the first run, kept afterwards ------------------------------------------
 random_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
-secret_exists() { kubectl get secret -n "$1" "$2" -o name >/dev/null 2>&1; }
-secret_key() { kubectl get secret -n "$1" "$2" -o "jsonpath={.data.$3}" | base64 -d; }
 # create_secret <namespace> <name> <part-of>: KEY=VALUE lines on stdin, never on a command line (ps, /proc).
 create_secret() {
   kubectl create secret generic "$2" -n "$1" --from-env-file=/dev/stdin --dry-run=client -o json |
