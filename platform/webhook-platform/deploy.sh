@@ -22,12 +22,14 @@
 #                     the Secret does not exist yet (ROCKETCHAT_USERNAME defaults to webhook-bot).
 #   ROCKETCHAT_URL, ROCKETCHAT_DEFAULT_RECIPIENT   webhook-app's ConfigMap values, when not the manifests' own
 #                     (Rocket.Chat's in-cluster Service, "ops").
-#   BUILD=auto|always|never  build webhook-app's image. auto: on the real node when the node does not list the tag
-#                     yet (tools/image/build, as root), on kind and minikube when docker lacks it; never elsewhere.
+#   BUILD=auto|always|never  build webhook-app's image (and, on the real node, PostgreSQL's stand-in). auto: on the
+#                     real node when the node does not list the tag yet (tools/image/build, as root), on kind and
+#                     minikube when docker lacks it; never elsewhere.
 #   IMAGE_TAG         the tag to build and deploy (default: the git commit, plus a hash of uncommitted changes)
 #   IMAGE_PREFIX      image name prefix on kind, minikube and other clusters (default sre-platform/)
-#   POSTGRES_IMAGE    PostgreSQL's image on the real node (default sre-platform.local/postgres:local, made by
-#                     tools/image/build postgres); the manifests' own elsewhere
+#   POSTGRES_IMAGE    PostgreSQL's image on the real node (default sre-platform.local/postgres:local, the local
+#                     stand-in for postgres:18.1-bookworm that tools/image/build postgres makes); the manifests'
+#                     own elsewhere
 #   TARGET=auto|local|kind|minikube|other    ROLLOUT_TIMEOUT (default 300s)    KUBECTL (default: the pinned one)
 set -euo pipefail
 
@@ -89,8 +91,12 @@ if [ -n "$ON_REAL_NODE" ]; then
     say "building $APP_IMAGE from services/webhook-app/Dockerfile into the real node (tools/image/build)"
     IMAGE_TAG=$IMAGE_TAG IMPORT=1 "$ROOT/tools/image/build" webhook-app
   fi
-  [ "$BUILD" = never ] || node_has_image "$POSTGRES_IMAGE" ||
-    say "warning: the real node does not list $POSTGRES_IMAGE (yet): 'tools/image/build postgres' makes it"
+  # PostgreSQL's local stand-in (tools/image/postgres), when it is the one named and the node lacks it.
+  if [ "$BUILD" != never ] && [ "${POSTGRES_IMAGE%:*}" = sre-platform.local/postgres ] &&
+    { [ "$BUILD" = always ] || ! node_has_image "$POSTGRES_IMAGE"; }; then
+    say "building $POSTGRES_IMAGE (tools/image/build postgres) into the real node"
+    IMAGE_TAG=${POSTGRES_IMAGE##*:} IMPORT=1 "$ROOT/tools/image/build" postgres
+  fi
 elif [ "$TARGET" = kind ] || [ "$TARGET" = minikube ]; then
   if [ "$BUILD" = always ] || { [ "$BUILD" = auto ] && ! docker image inspect "$APP_IMAGE" >/dev/null 2>&1; }; then
     say "building $APP_IMAGE (docker)"
