@@ -362,7 +362,7 @@ recipe_base_images() {
       NPM_VERSION=$IMAGE_NPM_VERSION DEBIAN_SUITE=$BASE_IMAGES_SUITE HOST_CA_BUNDLE=$BASE_IMAGES_CA "$ROOT/tools/image/base-images" "$1"
     rm -rf "$1/mmdebstrap"
   }
-  smoke() { [ -f "$1/build/index.json" ] && [ -f "$1/runtime/index.json" ] && grep -q '^runtime sha256:' "$1/digests"; }
+  smoke() { for b in build debian runtime; do [ -f "$1/$b/index.json" ] && grep -q "^$b sha256:" "$1/digests"; done; }
 }
 
 recipe_pause() {

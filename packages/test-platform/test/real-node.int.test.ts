@@ -150,6 +150,8 @@ describe('the real node', () => {
   let rootfs = '';
 
   beforeAll(async () => {
+    // Files that ran earlier in this run may have started the node (for the earlier group's cluster): from nothing.
+    await stopRealNode();
     before = hostState();
     const node = await startRealNode(cluster());
     process.stdout.write(node.log.split('\n').find((l) => l.includes('Ready in')) + '\n');
