@@ -207,7 +207,7 @@ OVERLAY=$(mktemp -d)
 trap 'rm -rf "$OVERLAY"' EXIT
 config_patch=()
 for key in ROCKETCHAT_URL ROCKETCHAT_DEFAULT_RECIPIENT; do
-  [ -z "${!key:-}" ] || config_patch+=("    $key: '${!key//\'/\'\'}'")
+  [ -z "${!key:-}" ] || config_patch+=("      $key: '${!key//\'/\'\'}'")
 done
 {
   echo "apiVersion: kustomize.config.k8s.io/v1beta1"
