@@ -110,8 +110,11 @@ elif [ "$TARGET" = other ]; then
 fi
 
 # --- namespaces ---------------------------------------------------------------------------------------------------
-apply -f "$ROOT/platform/rocketchat/namespace.yaml" -f "$ROOT/platform/gitlab/namespaces.yaml" \
-  -f "$ROOT/services/webhook-app/k8s/namespace.yaml"
+# Under a field manager of their own: the kustomizations apply the same namespaces again with their labels, and a
+# manager's apply removes what its previous apply set and this one omits (each run would flip those labels).
+kubectl apply --server-side --force-conflicts --field-manager="$FIELD_MANAGER-namespaces" \
+  -f "$ROOT/platform/rocketchat/namespace.yaml" -f "$ROOT/platform/gitlab/namespaces.yaml" \
+  -f "$ROOT/services/webhook-app/k8s/namespace.yaml" >&2
 
 # --- Secrets: generated in the cluster on the first run, kept afterwards ------------------------------------------
 random_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }

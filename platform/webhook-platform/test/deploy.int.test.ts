@@ -223,9 +223,9 @@ describe('deploy.sh on the local cluster with its real node', () => {
     expect(Object.keys(mongo).sort()).toEqual([
       'MONGO_URL',
       'keyfile',
+      'rocketchat-password',
       'root-password',
       'root-username',
-      'rocketchat-password',
     ]);
     expect(mongo['MONGO_URL']).toContain(`rocketchat:${mongo['rocketchat-password']}@mongodb-0.mongodb.rocketchat`);
     expect(Buffer.from(mongo['keyfile']!, 'base64')).toHaveLength(756);
