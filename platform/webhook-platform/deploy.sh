@@ -30,7 +30,8 @@
 #   POSTGRES_IMAGE    PostgreSQL's image on the real node (default sre-platform.local/postgres:local, the local
 #                     stand-in for postgres:18.1-bookworm that tools/image/build postgres makes); the manifests'
 #                     own elsewhere
-#   TARGET=auto|local|kind|minikube|other    ROLLOUT_TIMEOUT (default 300s)    KUBECTL (default: the pinned one)
+#   TARGET=auto|local|real-node|kind|minikube|other (real-node: local, failing without the real node)
+#   ROLLOUT_TIMEOUT (default 300s)    KUBECTL (default: the pinned one)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -63,7 +64,11 @@ if [ "$TARGET" = auto ]; then
     *) if [ -n "$(kubectl get nodes -l type=kwok -o name 2>/dev/null)" ]; then TARGET=local; else TARGET=other; fi ;;
   esac
 fi
-case "$TARGET" in local | kind | minikube | other) ;; *) die "TARGET must be auto, local, kind, minikube or other (got '$TARGET')" ;; esac
+if [ "$TARGET" = real-node ]; then # payments' deploy.sh's name for it: the local cluster, with its real node required
+  [ -n "$REAL_NODE" ] || die "TARGET=real-node: the cluster of context '$CONTEXT' has no real node (sudo REAL_NODE=1 make cluster-up)"
+  TARGET=local
+fi
+case "$TARGET" in local | kind | minikube | other) ;; *) die "TARGET must be auto, local, real-node, kind, minikube or other (got '$TARGET')" ;; esac
 if [ "$TARGET" = local ]; then
   if [ -n "$REAL_NODE" ]; then say "context $CONTEXT (local control plane, real node $REAL_NODE)"; else
     say "context $CONTEXT (local control plane, no real node: webhook-app and PostgreSQL are simulated by kwok too; REAL_NODE=1 make cluster-up adds one)"
