@@ -7,6 +7,8 @@ const INTEGRATION = [
   'platform/*/test/**/*.int.test.ts',
 ];
 
+const REAL_NODE_HOST = 'packages/test-platform/test/real-node.int.test.ts';
+
 export default defineConfig({
   test: {
     testTimeout: 30_000,
@@ -33,8 +35,21 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: INTEGRATION,
+          exclude: [REAL_NODE_HOST],
           globalSetup: ['packages/test-platform/src/global-setup.ts'],
           testTimeout: 120_000,
+        },
+      },
+      {
+        // The real node's own test stops and restarts the node and compares the host before and after, so it runs
+        // alone, after every other file that runs containers on the node (group order 1: after the rest).
+        extends: true,
+        test: {
+          name: 'real-node',
+          include: [REAL_NODE_HOST],
+          globalSetup: ['packages/test-platform/src/global-setup.ts'],
+          testTimeout: 120_000,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -34,7 +34,7 @@ go_build() {
   mkdir -p "$dir/bin"
   (cd "$ROOT/tools/go/$wrapper" &&
     CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -p "${GO_BUILD_PARALLELISM:-2}" -trimpath \
-      -tags "${GO_BUILD_TAGS:-}" -ldflags "-s -w $ldflags" -o "$dir/bin/" "$@")
+      ${GO_BUILD_MODFILE:+-modfile "$GO_BUILD_MODFILE"} -tags "${GO_BUILD_TAGS:-}" -ldflags "-s -w $ldflags" -o "$dir/bin/" "$@")
 }
 
 # go_install <dir> <ldflags> <module/cmd@version>...
@@ -362,7 +362,7 @@ recipe_base_images() {
       NPM_VERSION=$IMAGE_NPM_VERSION DEBIAN_SUITE=$BASE_IMAGES_SUITE HOST_CA_BUNDLE=$BASE_IMAGES_CA "$ROOT/tools/image/base-images" "$1"
     rm -rf "$1/mmdebstrap"
   }
-  smoke() { [ -f "$1/build/index.json" ] && [ -f "$1/runtime/index.json" ] && grep -q '^runtime sha256:' "$1/digests"; }
+  smoke() { for b in build debian runtime; do [ -f "$1/$b/index.json" ] && grep -q "^$b sha256:" "$1/digests"; done; }
 }
 
 recipe_pause() {
@@ -386,5 +386,35 @@ recipe_coredns() {
   install_into() { go_build "$1" coredns "-X github.com/coredns/coredns/coremain.GitCommit=$VERSION" .; }
   smoke() {
     "$1/bin/coredns" -version | grep -q "CoreDNS-${VERSION#v}" && "$1/bin/coredns" -plugins | grep -qx kubernetes
+  }
+}
+
+recipe_kube_network_policies() {
+  VERSION=$KUBE_NETWORK_POLICIES_VERSION
+  METHOD="go build sigs.k8s.io/kube-network-policies@$VERSION with tools/go/kube-network-policies, as is and with its xtables queue overlay"
+  install_into() {
+    local wrapper=$ROOT/tools/go/kube-network-policies nftables
+    go_build "$1" kube-network-policies "" sigs.k8s.io/kube-network-policies/cmd
+    mv "$1/bin/cmd" "$1/bin/kube-network-policies"
+    # The same program with the nftables library's queue statement sent as the xtables NFQUEUE target, for
+    # kernels without nft_queue (tools/cluster/node picks the one the kernel accepts): a copy of the library
+    # from the module cache (verified against go.sum) with one file replaced, through a go.mod of the build's.
+    nftables=$(cd "$wrapper" && GOFLAGS=-mod=readonly go list -m -f '{{.Dir}}' github.com/google/nftables)
+    mkdir -p "$1/build"
+    cp -r "$nftables" "$1/build/nftables"
+    chmod -R u+w "$1/build/nftables"
+    cp "$wrapper/_overlay/expr/queue.go" "$1/build/nftables/expr/queue.go"
+    { cat "$wrapper/go.mod"; echo "replace github.com/google/nftables => $1/build/nftables"; } >"$1/build/go.mod"
+    cp "$wrapper/go.sum" "$1/build/go.sum"
+    GO_BUILD_MODFILE=$1/build/go.mod go_build "$1" kube-network-policies "" sigs.k8s.io/kube-network-policies/cmd
+    mv "$1/bin/cmd" "$1/bin/kube-network-policies-xtqueue"
+    rm -rf "$1/build"
+  }
+  # -h prints the flags and exits 0.
+  smoke() {
+    local b
+    for b in kube-network-policies kube-network-policies-xtqueue; do
+      "$1/bin/$b" -h 2>&1 | grep -q -- '-nfqueue-id' || return 1
+    done
   }
 }

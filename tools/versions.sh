@@ -66,3 +66,5 @@ BASE_IMAGES_SUITE=bookworm
 IMAGE_NPM_VERSION=11.19.1
 # Cluster DNS on the real node, built through the wrapper module tools/go/coredns (our plugins only).
 COREDNS_VERSION=$(gomod_version coredns github.com/coredns/coredns)
+# NetworkPolicy enforcement on the real node, built through the wrapper module tools/go/kube-network-policies.
+KUBE_NETWORK_POLICIES_VERSION=$(gomod_version kube-network-policies sigs.k8s.io/kube-network-policies)

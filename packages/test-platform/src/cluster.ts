@@ -24,6 +24,8 @@ export interface ClusterInfo {
  * TEST_KUBECONFIG=<path> runs the tests against an existing cluster (kind, minikube, a real one)
  * instead of starting one; it is neither created nor deleted, only the tests' namespaces are.
  */
+let clusters = 0;
+
 export async function startCluster(): Promise<{ info: ClusterInfo; stop: () => Promise<void> }> {
   const kubernetesBin = toolBin('kubernetes');
   const external = process.env['TEST_KUBECONFIG'];
@@ -42,7 +44,9 @@ export async function startCluster(): Promise<{ info: ClusterInfo; stop: () => P
   toolBin('etcd');
   toolBin('kwok');
   const workdir = mkdtempSync(join(tmpdir(), 'sre-platform-cluster-'));
-  const name = `test-${process.pid}`;
+  // One cluster per project that asks (the real-node project has its own): the second is test-<pid>-2.
+  clusters++;
+  const name = clusters === 1 ? `test-${process.pid}` : `test-${process.pid}-${clusters}`;
   const env = { ...process.env, CLUSTER_NAME: name, KWOK_WORKDIR: workdir, CLUSTER_NODES: '2' };
   const stop = async () => {
     await run(CLUSTER, ['down'], { env }).catch(() => undefined);

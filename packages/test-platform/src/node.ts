@@ -172,12 +172,17 @@ export interface HostState {
   addresses: string[];
   routes: string[];
   nftTables: string[];
+  /** Netlink queues a program is bound to (NetworkPolicy enforcement binds one). */
+  nfQueues: string[];
   mounts: string[];
   cgroups: string[];
   paths: Record<string, boolean>;
 }
 
-/** What the node may change on the host: sysctls, interfaces, routes, nftables tables, mounts, cgroups, paths. */
+/**
+ * What the node may change on the host: sysctls, interfaces, routes, nftables tables, bound netlink queues,
+ * mounts, cgroups, paths.
+ */
 export function hostState(): HostState {
   const sysctls: Record<string, string> = {};
   for (const dir of SYSCTL_DIRS) {
@@ -187,6 +192,12 @@ export function hostState(): HostState {
     }
   }
   for (const f of SYSCTL_FILES) {
+    const v = readSafe(f);
+    if (v !== undefined) sysctls[f] = v;
+  }
+  // Per interface: the node sets route_localnet on its bridge only (and never on one that outlives it).
+  for (const iface of readdirSync('/proc/sys/net/ipv4/conf')) {
+    const f = `/proc/sys/net/ipv4/conf/${iface}/route_localnet`;
     const v = readSafe(f);
     if (v !== undefined) sysctls[f] = v;
   }
@@ -204,6 +215,12 @@ export function hostState(): HostState {
     addresses: ip('-o', 'addr', 'show').map((l) => l.replace(/valid_lft.*$/, '').trim()),
     routes: ip('route', 'show', 'table', 'all'),
     nftTables: execFileSync(nft, ['list', 'tables'], { encoding: 'utf8' }).split('\n').filter(Boolean).sort(),
+    // The queue number of each bound queue (the other columns are counters).
+    nfQueues: (readSafe('/proc/net/netfilter/nfnetlink_queue') ?? '')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.trim().split(/\s+/)[0]!)
+      .sort(),
     mounts: readFileSync('/proc/self/mountinfo', 'utf8')
       .split('\n')
       .filter(Boolean)

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
   cluster,
+  eventually,
   hostState,
   importImage,
   kubeConfig,
@@ -103,10 +104,17 @@ async function webService(namespace: string, name: string): Promise<{ pod: k8s.V
   return { pod: ready, clusterIP: svc.spec!.clusterIP! };
 }
 
-// Runs `script` in a pod on the real node until it exits 0; its log.
-async function runPod(namespace: string, name: string, script: string): Promise<string> {
+// Runs `script` in a pod on the real node until it exits 0; its log. `labels` are added to the pod's own.
+async function runPod(
+  namespace: string,
+  name: string,
+  script: string,
+  extra: { labels?: Record<string, string>; spec?: Partial<k8s.V1PodSpec> } = {},
+): Promise<string> {
   const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
-  await api.createNamespacedPod({ namespace, body: nodePod(name, NON_ROOT_IMAGE, script) });
+  const body = nodePod(name, NON_ROOT_IMAGE, script, extra.spec);
+  body.metadata!.labels = { ...body.metadata!.labels, ...extra.labels };
+  await api.createNamespacedPod({ namespace, body });
   const phase = await waitFor(`the ${name} pod to finish`, async () => {
     const p = await api.readNamespacedPod({ name, namespace });
     return p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? p.status.phase : undefined;
@@ -150,6 +158,15 @@ describe('the real node', () => {
   let rootfs = '';
 
   beforeAll(async () => {
+    // Files that ran earlier in this run may have started the node (for the earlier group's cluster): from nothing.
+    await stopRealNode();
+    // The snapshot is of this machine without a node: while another run holds it, wait (as startRealNode would).
+    await eventually(
+      'another run to release the real node',
+      async () => ((await nodeScript(['status'], {})).output.startsWith('real node: not running') ? true : undefined),
+      Number(process.env['SRE_REAL_NODE_WAIT'] ?? 900) * 1000,
+      1000,
+    );
     before = hostState();
     const node = await startRealNode(cluster());
     process.stdout.write(node.log.split('\n').find((l) => l.includes('Ready in')) + '\n');
@@ -271,6 +288,126 @@ describe('the real node', () => {
     }
   });
 
+  it('enforces NetworkPolicies on real connections between pods: default deny, an allow by labels, egress deny', async () => {
+    const net = kubeConfig().makeApiClient(k8s.NetworkingV1Api);
+    const { clusterIP } = await webService(ns.name, 'guarded');
+    // Each probe is a new pod (the policies apply to connections a pod opens), connecting to the Service's
+    // ClusterIP: 'connected', or how it failed. A dropped SYN shows as 'timeout'.
+    let probes = 0;
+    const connect = (labels: Record<string, string>, timeoutMs: number) =>
+      runPod(
+        ns.name,
+        `probe-${++probes}`,
+        `const s = require('net').connect(80, '${clusterIP}'); s.setTimeout(${timeoutMs});
+        s.on('connect', () => { s.destroy(); console.log('connected'); });
+        s.on('timeout', () => { s.destroy(); console.log('timeout'); });
+        s.on('error', (e) => console.log(e.code));`,
+        { labels },
+      ).then((log) => log.trim());
+    const becomes = (what: string, labels: Record<string, string>, outcome: 'connected' | 'timeout') =>
+      eventually(
+        what,
+        async () =>
+          (await connect(labels, outcome === 'connected' ? 30_000 : 10_000)) === outcome ? outcome : undefined,
+        180_000,
+        0,
+      );
+    const allowed = { role: 'frontend' };
+    const other = { role: 'batch' };
+
+    // No policy: any pod connects.
+    expect(await connect(other, 30_000)).toBe('connected');
+
+    // Default deny for ingress in the server's namespace: the server's pod takes no new connection.
+    await net.createNamespacedNetworkPolicy({
+      namespace: ns.name,
+      body: { metadata: { name: 'default-deny-ingress' }, spec: { podSelector: {}, policyTypes: ['Ingress'] } },
+    });
+    await becomes('the default deny to drop a connection', allowed, 'timeout');
+
+    // An allow for the client's labels: those connect again, a pod without them still cannot.
+    await net.createNamespacedNetworkPolicy({
+      namespace: ns.name,
+      body: {
+        metadata: { name: 'allow-frontend' },
+        spec: {
+          podSelector: { matchLabels: { app: 'guarded' } },
+          policyTypes: ['Ingress'],
+          ingress: [{ _from: [{ podSelector: { matchLabels: allowed } }], ports: [{ port: 8080, protocol: 'TCP' }] }],
+        },
+      },
+    });
+    await becomes('the allow to let the labelled client in', allowed, 'connected');
+    expect(await connect(other, 10_000)).toBe('timeout');
+
+    // Egress: a default deny on the clients' side stops even the allowed client, which the server would take.
+    await net.createNamespacedNetworkPolicy({
+      namespace: ns.name,
+      body: {
+        metadata: { name: 'frontend-no-egress' },
+        spec: { podSelector: { matchLabels: allowed }, policyTypes: ['Egress'] },
+      },
+    });
+    await becomes('the egress deny to drop the allowed client', allowed, 'timeout');
+  });
+
+  it('serves in-cluster clients the API: a ServiceAccount token, the cluster CA, kubernetes.default.svc, RBAC', async () => {
+    const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
+    const rbac = kubeConfig().makeApiClient(k8s.RbacAuthorizationV1Api);
+    await core.createNamespacedConfigMap({
+      namespace: ns.name,
+      body: { metadata: { name: 'settings' }, data: { greeting: 'hello from the API' } },
+    });
+    await core.createNamespacedServiceAccount({ namespace: ns.name, body: { metadata: { name: 'reader' } } });
+    await rbac.createNamespacedRole({
+      namespace: ns.name,
+      body: {
+        metadata: { name: 'read-configmaps' },
+        rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }],
+      },
+    });
+    await rbac.createNamespacedRoleBinding({
+      namespace: ns.name,
+      body: {
+        metadata: { name: 'reader' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'read-configmaps' },
+        subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace: ns.name }],
+      },
+    });
+    // The standard in-cluster files; certificate verification on (Node's default), by name and by the
+    // Service's IP from the environment, as client libraries' in-cluster configuration dials it.
+    const script = `const fs = require('fs');
+      const dir = '/var/run/secrets/kubernetes.io/serviceaccount';
+      const ca = fs.readFileSync(dir + '/ca.crt');
+      const token = fs.readFileSync(dir + '/token', 'utf8');
+      const get = (host, port, path) => new Promise((done) => {
+        require('https').get({ host, port, path, ca, headers: { authorization: 'Bearer ' + token } }, (res) => {
+          let body = ''; res.on('data', (c) => (body += c));
+          res.on('end', () => done({ status: res.statusCode, body: JSON.parse(body) }));
+        }).on('error', (e) => done({ error: e.code || e.message }));
+      });
+      const ns = fs.readFileSync(dir + '/namespace', 'utf8');
+      Promise.all([
+        get('kubernetes.default.svc', 443, '/api/v1/namespaces/' + ns + '/configmaps/settings'),
+        get('kubernetes.default.svc', 443, '/api/v1/namespaces/' + ns + '/secrets'),
+        get(process.env.KUBERNETES_SERVICE_HOST, process.env.KUBERNETES_SERVICE_PORT, '/api/v1/namespaces/' + ns + '/configmaps/settings'),
+      ]).then(([byName, forbidden, byIP]) => console.log(JSON.stringify({
+        byName: byName.error || [byName.status, byName.body.data],
+        forbidden: forbidden.error || [forbidden.status, forbidden.body.reason, forbidden.body.message],
+        byIP: byIP.error || [byIP.status, byIP.body.data],
+      })));`;
+    const log = await runPod(ns.name, 'in-cluster', script, { spec: { serviceAccountName: 'reader' } });
+    expect(JSON.parse(log.trim())).toEqual({
+      byName: [200, { greeting: 'hello from the API' }],
+      forbidden: [
+        403,
+        'Forbidden',
+        `secrets is forbidden: User "system:serviceaccount:${ns.name}:reader" cannot list resource "secrets" in API group "" in the namespace "${ns.name}"`,
+      ],
+      byIP: [200, { greeting: 'hello from the API' }],
+    });
+  });
+
   it('makes a second run wait for it, saying who holds it, and give up after its wait', async () => {
     const runPid = process.env['SRE_TEST_RUN_PID']!;
     const { code, output } = await nodeScript(['up'], {
@@ -297,7 +434,7 @@ describe('the real node', () => {
     expect(node.log).toContain('Ready in');
   });
 
-  it('stops and leaves the host as it found it: sysctls, interfaces, nftables, mounts, cgroups, paths', async () => {
+  it('stops and leaves the host as it found it: sysctls, interfaces, nftables, netlink queues, mounts, cgroups, paths', async () => {
     await stopRealNode();
     const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
     await expect(api.readNode({ name: REAL_NODE.name })).rejects.toThrow();
