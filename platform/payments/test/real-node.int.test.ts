@@ -20,9 +20,11 @@ import {
   startRealNode,
   useNamespace,
 } from '@sre-platform/test-platform';
+import { netpolAllows, netpolConnections } from '@sre-platform/test-platform/manifests';
+import { onRealNode, RESTRICTED, runPodUntilReady } from '@sre-platform/test-platform/pods';
 import { serviceImage } from '@sre-platform/test-platform/service-images';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 
 import { holdPaymentsNamespaces } from './namespaces.ts';
 
@@ -260,6 +262,135 @@ describe('the original bug, on real containers', () => {
     for (const p of (await core().listNamespacedPod({ namespace: scratch.name })).items) {
       if (p.spec?.containers[0]?.image === fixed.ref) expect(restarts(p), p.metadata?.name).toBe(0);
     }
+  }, 600_000);
+});
+
+describe('NetworkPolicies, enforced on the real node', () => {
+  const other = useNamespace('other-team');
+
+  it('every pair netpol-analyzer allows connects and every pair it denies does not, on real connections', async () => {
+    // Where the connections go: one real pod of each workload deploy.sh made.
+    const targets: { ns: string; name: string; port: number; ip: string }[] = [];
+    for (const [ns, name, port] of [
+      ['invoices', 'invoice-app', 8081],
+      ['payments', 'payment-provider', 8082],
+      ['invoices', 'postgres', 5432],
+      ['payments', 'postgres', 5432],
+    ] as const) {
+      const pod = (await pods(ns, name)).find(isReady)!;
+      targets.push({ ns, name, port, ip: pod.status!.podIP! });
+    }
+    // Who connects: a pod with each identity the policies name (their name label only, not the Services' selectors,
+    // so no Service sends them traffic), and pods they do not name, in the team namespaces and another one.
+    const sources = [
+      { ns: 'invoices', name: 'invoice-app' },
+      { ns: 'payments', name: 'payment-provider' },
+      { ns: 'invoices', name: 'postgres' },
+      { ns: 'payments', name: 'postgres' },
+      { ns: 'invoices', name: 'debug' },
+      { ns: 'payments', name: 'debug' },
+      { ns: other.name, name: 'invoice-app' }, // an impostor: invoice-app's label in another namespace
+    ];
+    const image = (await serviceImage(cluster(), 'invoice-app')).ref;
+    // Each probe pod connects to every target at once, round after round, and logs what happened to each:
+    // 'connected', 'timeout' (a dropped SYN) or the error. Read through the pod's log (apiserver to kubelet), so the
+    // probes' own traffic is only the connections under test.
+    const script = `const net = require('net');
+      const targets = ${JSON.stringify(targets.map((t) => [t.ip, t.port]))};
+      const round = (n) => Promise.all(targets.map(([host, port]) => new Promise((done) => {
+        const c = net.connect(port, host); c.setTimeout(10000);
+        c.on('connect', () => { c.destroy(); done('connected'); });
+        c.on('timeout', () => { c.destroy(); done('timeout'); });
+        c.on('error', (e) => done(e.code));
+      }))).then((r) => { console.log(JSON.stringify({ round: n, results: r })); setTimeout(() => round(n + 1), 1000); });
+      round(1);`;
+    const probePod = (s: (typeof sources)[number]): k8s.V1Pod => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: `probe-${s.name}`, namespace: s.ns, labels: { 'app.kubernetes.io/name': s.name } },
+      spec: onRealNode({
+        securityContext: RESTRICTED.pod,
+        terminationGracePeriodSeconds: 1,
+        containers: [
+          {
+            name: 'probe',
+            image,
+            args: ['-e', script],
+            securityContext: RESTRICTED.container,
+          },
+        ],
+      }),
+    });
+
+    // What netpol-analyzer says, from the namespaces and policies the apiserver stores, the deployed pods and the
+    // probe pods (their status left out: the analyzer reads labels and owners, and refuses pods without an IP).
+    const scope = ['invoices', 'payments', other.name];
+    const items = async (...args: string[]) => {
+      const { stdout } = await run(join(cluster().kubernetesBin, 'kubectl'), ['get', ...args, '-o', 'json'], {
+        env: { ...process.env, KUBECONFIG: cluster().kubeconfig },
+        maxBuffer: 32 << 20,
+      });
+      return (JSON.parse(stdout) as { items: { status?: unknown }[] }).items;
+    };
+    const stored = [
+      ...(await items('namespaces', ...scope)),
+      ...(await Promise.all(scope.map((ns) => items('pods,networkpolicies', '-n', ns)))).flat(),
+      ...sources.map(probePod),
+    ].map(({ status: _status, ...o }: { status?: unknown }) => o);
+    // Live pods are named by their owner: drop the ReplicaSet's pod-template hash.
+    const analysis = netpolConnections({ 'stored.yaml': stored.map((o) => stringify(o)).join('---\n') }).map((c) => ({
+      ...c,
+      src: c.src.replace(/-[0-9a-f]{8,10}\[ReplicaSet\]$/, '[ReplicaSet]'),
+      dst: c.dst.replace(/-[0-9a-f]{8,10}\[ReplicaSet\]$/, '[ReplicaSet]'),
+    }));
+    const expected = sources.flatMap((s) =>
+      targets.map((t) => {
+        const allowed = netpolAllows(analysis, `${s.ns}/probe-${s.name}`, `${t.ns}/${t.name}`, t.port);
+        return `${s.ns}/${s.name} -> ${t.ns}/${t.name}:${t.port} ${allowed ? 'connects' : 'does not'}`;
+      }),
+    );
+    // Both kinds of answer are expected: a node that enforced nothing, or dropped everything, fails below.
+    expect(expected.filter((l) => l.endsWith(' connects'))).toEqual([
+      'invoices/invoice-app -> payments/payment-provider:8082 connects',
+      'invoices/invoice-app -> invoices/postgres:5432 connects',
+      'payments/payment-provider -> payments/postgres:5432 connects',
+    ]);
+
+    await Promise.all(sources.map((s) => runPodUntilReady(s.ns, probePod(s))));
+    // The policy engine learns of new pods from the apiserver, as every engine does: rounds until the node agrees,
+    // each printed. A node that does not enforce the policies, or drops everything, never agrees.
+    let printed = '';
+    const seen = await eventually(
+      'the connections to match the analyzer',
+      async () => {
+        const latest = await Promise.all(
+          sources.map(async (s) => {
+            const log = await core().readNamespacedPodLog({ name: `probe-${s.name}`, namespace: s.ns });
+            const last = log.trim().split('\n').at(-1);
+            return last ? (JSON.parse(last) as { round: number; results: string[] }) : undefined;
+          }),
+        );
+        if (latest.some((l) => !l)) return undefined;
+        const round = Math.min(...latest.map((l) => l!.round));
+        const observed = sources.flatMap((s, i) =>
+          targets.map((t, j) => `${s.ns}/${s.name} -> ${t.ns}/${t.name}:${t.port} ${latest[i]!.results[j]}`),
+        );
+        // Printed when it changes.
+        if (observed.join() !== printed) {
+          printed = observed.join();
+          process.stdout.write(
+            `NetworkPolicy matrix on real connections (round ${round}):\n  ${observed.join('\n  ')}\n`,
+          );
+        }
+        const lines = observed.map((l) =>
+          l.replace(/ (\S+)$/, (_, r: string) => (r === 'connected' ? ' connects' : ' does not')),
+        );
+        return JSON.stringify(lines) === JSON.stringify(expected) ? lines : undefined;
+      },
+      300_000,
+      1_000,
+    );
+    expect(seen).toEqual(expected);
   }, 600_000);
 });
 
