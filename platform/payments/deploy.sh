@@ -252,7 +252,6 @@ apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
   - $(realpath --relative-to="$overlay" "$ROOT/platform/payments")
-  - real-node-dns.yaml
 patches:
   - target: { group: apps, kind: Deployment }
     patch: &onRealNode |-
@@ -267,27 +266,6 @@ patches:
     patch: |-
       - { op: add, path: /spec/volumeClaimTemplates/0/spec/storageClassName, value: real-node }
 EOF
-  # The node's cluster DNS runs on the host network (10.244.0.1, port 1053: docs/local-platform.md), not as a pod on
-  # port 53, which is what the policies' DNS rule names (kube-system pods k8s-app=kube-dns, port 53). The same
-  # clients, allowed to reach it where it is on this node.
-  for ns in invoices payments; do
-    cat <<EOF
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: real-node-dns
-  namespace: $ns
-  labels: { app.kubernetes.io/name: real-node-dns, app.kubernetes.io/component: network-policy, app.kubernetes.io/part-of: payments }
-spec:
-  podSelector:
-    matchExpressions: [{ key: app.kubernetes.io/name, operator: In, values: [invoice-app, payment-provider] }]
-  policyTypes: [Egress]
-  egress:
-    - to: [{ ipBlock: { cidr: 10.244.0.1/32 } }]
-      ports: [{ port: 1053, protocol: UDP }, { port: 1053, protocol: TCP }]
-EOF
-  done >"$overlay/real-node-dns.yaml"
   rendered=$(kubectl kustomize "$overlay")
   rendered=$(sed -E "s#image: postgres:[^[:space:]]+#image: $(image postgres)#" <<<"$rendered")
 else
