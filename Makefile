@@ -39,7 +39,7 @@ test: deps tools ## run every test (unit and integration), installing what they 
 
 SHELL_SCRIPTS := tools/install tools/recipes.sh tools/versions.sh tools/cluster/cluster tools/cluster/node tools/cluster/node-volumes tools/go/regen-kubernetes.sh .ci/run \
   tools/image/build tools/image/base-images tools/image/oci.sh \
-  platform/payments/deploy.sh platform/payments/test.sh
+  platform/deploy-lib.sh platform/payments/deploy.sh platform/payments/test.sh platform/webhook-platform/deploy.sh
 
 lint: deps ## eslint (type-aware), prettier, tsc, shellcheck, buf lint, helm lint
 	@tools/install shellcheck
@@ -81,7 +81,10 @@ payments-deploy: ## deploy invoice-app + payment-provider to the current kubecon
 payments-test: ## pay every invoice through invoice-app and check all are paid (INVOICE_APP_URL, PORT_FORWARD=1)
 	@platform/payments/test.sh
 
-.PHONY: webhook-bootstrap
+.PHONY: webhook-platform-deploy webhook-bootstrap
+webhook-platform-deploy: ## deploy Part A (Rocket.Chat, GitLab, webhook-app) to the current kubeconfig context, Secrets generated (platform/webhook-platform/README.md)
+	@platform/webhook-platform/deploy.sh
+
 webhook-bootstrap: deps ## wire GitLab and Rocket.Chat for webhook-app, idempotently (GITLAB_URL, GITLAB_TOKEN, ...: platform/bootstrap/README.md)
 	@node platform/bootstrap/src/main.ts
 

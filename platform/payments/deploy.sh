@@ -36,23 +36,11 @@ die() {
   exit 1
 }
 
-# The repo's pinned kubectl (tools/install kubernetes) matches the local control plane; otherwise the user's.
-if [ -z "${KUBECTL:-}" ]; then
-  if pinned=$("$ROOT/tools/install" --check kubernetes 2>/dev/null) && [ -x "$pinned/kubectl" ]; then
-    KUBECTL=$pinned/kubectl
-  elif command -v kubectl >/dev/null 2>&1; then
-    KUBECTL=$(command -v kubectl)
-  else
-    die "no kubectl: install one, or run 'tools/install kubernetes'"
-  fi
-fi
-kubectl() { "$KUBECTL" "$@"; }
-
+# shellcheck source=platform/deploy-lib.sh
+. "$ROOT/platform/deploy-lib.sh"
 case "$BUILD" in auto | always | never) ;; *) die "BUILD must be auto, always or never (got '$BUILD')" ;; esac
 
-CONTEXT=$(kubectl config current-context 2>/dev/null) ||
-  die "no current kubeconfig context (KUBECONFIG=${KUBECONFIG:-~/.kube/config}); start a cluster first (kind create cluster, minikube start, make cluster-up)"
-kubectl get --raw /readyz >/dev/null 2>&1 || die "the cluster of context '$CONTEXT' does not answer"
+deploy_use_cluster
 
 if [ "$TARGET" = auto ]; then
   case "$CONTEXT" in
@@ -84,16 +72,7 @@ if [ "$TARGET" = real-node ]; then
 fi
 IMAGE_PREFIX=${IMAGE_PREFIX:-sre-platform/}
 
-# A stable tag for the same sources, so that a second run changes nothing.
-if [ -z "${IMAGE_TAG:-}" ]; then
-  if IMAGE_TAG=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null); then
-    if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
-      IMAGE_TAG+=-dirty-$(git -C "$ROOT" diff HEAD | sha256sum | cut -c1-8)
-    fi
-  else
-    IMAGE_TAG=dev
-  fi
-fi
+deploy_image_tag
 image() { echo "$IMAGE_PREFIX$1:$IMAGE_TAG"; }
 
 # --- images -----------------------------------------------------------------------------------------------
@@ -150,9 +129,6 @@ done
 
 # --- namespaces and secrets ---------------------------------------------------------------------------------
 kubectl apply --server-side --field-manager=payments-deploy -f "$ROOT/platform/payments/namespaces.yaml" >&2
-
-secret_exists() { kubectl get secret -n "$1" "$2" -o name >/dev/null 2>&1; }
-secret_key() { kubectl get secret -n "$1" "$2" -o "jsonpath={.data.$3}" | base64 -d; }
 
 # Credentials are generated in the cluster on first deploy, never committed, never printed; later runs keep them.
 for team in "${TEAMS[@]}"; do

@@ -36,7 +36,7 @@ export const ConfigSchema = Type.Object({
   // webhook-app's in-cluster Service (GitLab's project hook and the notify job call it).
   WEBHOOK_URL: Type.String({
     format: 'uri',
-    default: 'http://webhook-app.webhook-app.svc.cluster.local/webhooks/gitlab',
+    default: 'http://webhook-app.webhook-app.svc.cluster.local:8080/webhooks/gitlab',
   }),
   DEPLOY_NAMESPACE: Type.String({ ...K8sName, default: 'webhook-app' }),
 

@@ -27,7 +27,7 @@ describe('readConfig', () => {
       GITLAB_BRANCH: 'main',
       ROCKETCHAT_BOT_USERNAME: 'webhook-bot',
       ROCKETCHAT_INTERNAL_URL: 'http://chat.example',
-      WEBHOOK_URL: 'http://webhook-app.webhook-app.svc.cluster.local/webhooks/gitlab',
+      WEBHOOK_URL: 'http://webhook-app.webhook-app.svc.cluster.local:8080/webhooks/gitlab',
       runnerTags: ['k8s', 'webhook'],
     });
   });

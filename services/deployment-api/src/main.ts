@@ -103,7 +103,9 @@ runMain(NAME, async () => {
     rpcDuration: metrics.rpcDuration,
     rejectedRequests: metrics.rejectedRequests,
     refusedHandshakes: metrics.refusedHandshakes,
-    unavailable: () => (service.draining ? 'shutting down' : store.unavailableReason()),
+    // Not refused while draining: until the API closes (its GOAWAY sends clients elsewhere), connections that
+    // still reach this pod are served, or they would fail the requests the shutdown delay exists to keep.
+    unavailable: () => store.unavailableReason(),
     routes: (router) => {
       router.service(
         DeploymentService,

@@ -378,7 +378,12 @@ export async function startApiServer(o: ApiServerOptions): Promise<ApiServer> {
     async close(timeoutMs) {
       clearInterval(reload);
       const closed = new Promise<boolean>((resolve) => server.close(() => resolve(true)));
-      // GOAWAY: clients finish what is in flight and open new connections elsewhere.
+      // GOAWAY in two steps, as grpc-go and nghttp2 shut down gracefully: the first announces the shutdown
+      // without refusing anything (last stream id 2^31-1), so a stream a client sent before it learnt of the
+      // shutdown is still served; a moment later, the second refuses new streams. Clients finish what is in
+      // flight and open new connections elsewhere. With one GOAWAY, such streams failed with REFUSED_STREAM.
+      for (const s of sessions) if (!s.closed) s.goaway(h2.NGHTTP2_NO_ERROR, 2 ** 31 - 1);
+      await new Promise((resolve) => setTimeout(resolve, GOAWAY_GRACE_MS));
       for (const s of sessions) s.close();
       const bound = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref());
       const drained = await Promise.race([closed, bound]);
@@ -389,3 +394,5 @@ export async function startApiServer(o: ApiServerOptions): Promise<ApiServer> {
 }
 
 const WRITE = new Set(['SetDesiredReplicas', 'Unmanage']);
+/** Between the two GOAWAYs: longer than a round trip between client and pod. */
+const GOAWAY_GRACE_MS = 1000;
