@@ -9,10 +9,15 @@
 #   BUILD=auto|always|never  build the two images (docker) and load them into the cluster. auto (the default):
 #                            kind and minikube build when the tag is not in the local image store yet; the local
 #                            kwok control plane never builds (its pods are simulated: no container runs, no image
-#                            is pulled); any other cluster never builds (push the images to its registry yourself).
+#                            is pulled); the local real node builds every time (tools/image/build: BuildKit, no
+#                            Docker; its layer cache makes an unchanged build quick) and imports into the node;
+#                            any other cluster never builds (push the images to its registry yourself).
 #   IMAGE_TAG                the tag to build and deploy (default: the git commit, plus a hash of uncommitted changes)
-#   IMAGE_PREFIX             image name prefix (default sre-platform/); a registry path for real clusters
-#   TARGET=auto|kind|minikube|kwok|other   what the current context is (default: detected)
+#   IMAGE_PREFIX             image name prefix (default sre-platform/, sre-platform.local/ for real-node); a
+#                            registry path for real clusters
+#   TARGET=auto|kind|minikube|kwok|real-node|other   what the current context is (default: detected; real-node is
+#                            never detected: it is the local cluster's real node, tools/cluster/node, which runs
+#                            every pod of the pair as a real container; see "the real node" below)
 #   ROLLOUT_TIMEOUT          bound on each rollout (default 300s)
 #   KUBECTL                  kubectl to use (default: the repo's pinned one if installed, else kubectl on PATH)
 set -euo pipefail
@@ -20,7 +25,6 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${BUILD:-auto}
 TARGET=${TARGET:-auto}
-IMAGE_PREFIX=${IMAGE_PREFIX:-sre-platform/}
 ROLLOUT_TIMEOUT=${ROLLOUT_TIMEOUT:-300s}
 SERVICES=(invoice-app payment-provider)
 # namespace:service pairs; each namespace has its own PostgreSQL whose only client is that service.
@@ -49,8 +53,24 @@ if [ "$TARGET" = auto ]; then
       ;;
   esac
 fi
-case "$TARGET" in kind | minikube | kwok | other) ;; *) die "TARGET must be auto, kind, minikube, kwok or other (got '$TARGET')" ;; esac
+case "$TARGET" in kind | minikube | kwok | real-node | other) ;; *) die "TARGET must be auto, kind, minikube, kwok, real-node or other (got '$TARGET')" ;; esac
 say "context $CONTEXT ($TARGET)"
+
+# The real node (tools/cluster/node) runs every pod of the pair: images from its own containerd (it reaches no
+# registry), built from our Dockerfiles by tools/image/build, which names them sre-platform.local/<name>:<tag>;
+# PostgreSQL too, from the local stand-in of its image. Pods ask for the node (its label and taint) and
+# PostgreSQL's claim for its StorageClass, through a kustomize patch (below): the manifests stay as they are.
+REAL_NODE_IMAGES=(invoice-app payment-provider postgres)
+if [ "$TARGET" = real-node ]; then
+  [ -n "$(kubectl get nodes -l sre-platform/real-node=true -o name 2>/dev/null)" ] ||
+    die "TARGET=real-node: the cluster of context '$CONTEXT' has no real node (sudo REAL_NODE=1 make cluster-up starts one)"
+  kubectl get storageclass real-node -o name >/dev/null 2>&1 ||
+    die "TARGET=real-node: no StorageClass real-node (tools/cluster/node up creates it; an older node lacks it: restart it)"
+  IMAGE_PREFIX=${IMAGE_PREFIX:-sre-platform.local/}
+  [ "$BUILD" = never ] || [ "$IMAGE_PREFIX" = sre-platform.local/ ] ||
+    die "TARGET=real-node builds images named sre-platform.local/<name>; IMAGE_PREFIX=$IMAGE_PREFIX needs BUILD=never"
+fi
+IMAGE_PREFIX=${IMAGE_PREFIX:-sre-platform/}
 
 deploy_image_tag
 image() { echo "$IMAGE_PREFIX$1:$IMAGE_TAG"; }
@@ -80,6 +100,16 @@ load_image() { # <image>: into the kind or minikube cluster's nodes
   esac
 }
 
+if [ "$TARGET" = real-node ]; then
+  if [ "$BUILD" = never ]; then
+    say "images: not built; the real node's containerd must hold $(image '<name>') for ${REAL_NODE_IMAGES[*]}"
+  else
+    say "building ${REAL_NODE_IMAGES[*]} (tools/image/build) and importing them into the real node"
+    IMAGE_TAG=$IMAGE_TAG IMPORT=1 "$ROOT/tools/image/build" "${REAL_NODE_IMAGES[@]}" >&2
+  fi
+  # The loop below is docker's, for kind and minikube.
+  BUILD=never
+fi
 case "$TARGET:$BUILD" in
   kwok:auto) say "images: not built (kwok simulates pods: no container runs and no image is pulled; BUILD=always builds anyway)" ;;
   other:auto | other:never) say "images: not built; the cluster must be able to pull $(image '<service>') (set IMAGE_PREFIX=<registry>/)" ;;
@@ -183,12 +213,40 @@ EOF
   for team in "${TEAMS[@]}"; do
     kubectl wait -n "${team%%:*}" pvc/data-postgres-0 --for=jsonpath='{.status.phase}'=Bound --timeout="$ROLLOUT_TIMEOUT" >&2
   done
-elif [ -z "$(kubectl get storageclass -o jsonpath='{range .items[?(@.metadata.annotations.storageclass\.kubernetes\.io/is-default-class=="true")]}{.metadata.name}{end}' 2>/dev/null)" ]; then
+elif [ "$TARGET" != real-node ] && [ -z "$(kubectl get storageclass -o jsonpath='{range .items[?(@.metadata.annotations.storageclass\.kubernetes\.io/is-default-class=="true")]}{.metadata.name}{end}' 2>/dev/null)" ]; then
   say "warning: no default StorageClass; PostgreSQL's claims (data-postgres-0) stay Pending until one binds them"
 fi
 
 # --- everything else ------------------------------------------------------------------------------------------
-rendered=$(kubectl kustomize "$ROOT/platform/payments")
+if [ "$TARGET" = real-node ]; then
+  # kustomize refuses an overlay inside the folder it patches, and absolute paths: a throwaway overlay that names
+  # platform/payments by its relative path.
+  overlay=$(mktemp -d)
+  trap 'rm -rf "$overlay"' EXIT
+  cat >"$overlay/kustomization.yaml" <<EOF
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - $(realpath --relative-to="$overlay" "$ROOT/platform/payments")
+patches:
+  - target: { group: apps, kind: Deployment }
+    patch: &onRealNode |-
+      - { op: add, path: /spec/template/spec/nodeSelector, value: { sre-platform/real-node: 'true' } }
+      - op: add
+        path: /spec/template/spec/tolerations
+        value: [{ key: sre-platform/real-node, operator: Equal, value: 'true', effect: NoSchedule }]
+      - { op: replace, path: /spec/template/spec/containers/0/imagePullPolicy, value: Never }
+  - target: { group: apps, kind: StatefulSet }
+    patch: *onRealNode
+  - target: { group: apps, kind: StatefulSet, name: postgres }
+    patch: |-
+      - { op: add, path: /spec/volumeClaimTemplates/0/spec/storageClassName, value: real-node }
+EOF
+  rendered=$(kubectl kustomize "$overlay")
+  rendered=$(sed -E "s#image: postgres:[^[:space:]]+#image: $(image postgres)#" <<<"$rendered")
+else
+  rendered=$(kubectl kustomize "$ROOT/platform/payments")
+fi
 for svc in "${SERVICES[@]}"; do
   rendered=$(sed -E "s#image: sre-platform/$svc:[^[:space:]]+#image: $(image "$svc")#" <<<"$rendered")
 done
@@ -206,6 +264,10 @@ kubectl get pods -n payments -l app.kubernetes.io/name=payment-provider >&2
 
 # --- how to reach invoice-app ---------------------------------------------------------------------------------
 case "$TARGET" in
+  real-node)
+    say "deployed on the real node. invoice-app: http://10.244.0.1:30081/invoices (NodePort on the node's IP, from this machine)"
+    say "test: INVOICE_APP_URL=http://10.244.0.1:30081 platform/payments/test.sh"
+    ;;
   kwok)
     say "deployed. kwok simulates the pods (nothing listens): run the services with 'make up', then platform/payments/test.sh"
     ;;

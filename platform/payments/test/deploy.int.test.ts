@@ -14,9 +14,10 @@ import { netpolConnections } from '@sre-platform/test-platform/manifests';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 
+import { holdPaymentsNamespaces, NAMESPACES } from './namespaces.ts';
+
 const run = promisify(execFile);
 const DEPLOY = join(REPO_ROOT, 'platform/payments/deploy.sh');
-const NAMESPACES = ['invoices', 'payments'];
 
 interface Obj {
   kind: string;
@@ -86,8 +87,11 @@ let first: Awaited<ReturnType<typeof deploy>>;
 let second: Awaited<ReturnType<typeof deploy>>;
 let before: Map<string, string>;
 let after: Map<string, string>;
+let release: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
+  // The real-node test deploys the same names on the same cluster: one file at a time.
+  release = await holdPaymentsNamespaces();
   const existing = (await items('namespaces')).map((n) => n.metadata.name);
   if (NAMESPACES.some((n) => existing.includes(n))) {
     throw new Error('namespaces invoices or payments already exist in the test cluster: refusing to deploy over them');
@@ -97,19 +101,11 @@ beforeAll(async () => {
   second = await deploy();
   after = await snapshot();
   process.stdout.write(`deploy.sh on the local control plane: first run ${first.ms} ms, second run ${second.ms} ms\n`);
-}, 600_000);
+}, 2_400_000);
 
 afterAll(async () => {
-  await kubectl('delete', 'namespace', ...NAMESPACES, '--ignore-not-found', '--wait=false').catch(() => undefined);
-  await kubectl(
-    'delete',
-    'clusterrole/payments-team-service-owner',
-    'persistentvolume/payments-postgres-invoices',
-    'persistentvolume/payments-postgres-payments',
-    '--ignore-not-found',
-    '--wait=false',
-  ).catch(() => undefined);
-});
+  await release?.();
+}, 360_000);
 
 describe('deploy.sh on the local control plane', () => {
   it('detects kwok and builds nothing, says how to reach invoice-app', () => {
