@@ -2,20 +2,27 @@
 // through its Service while `helm upgrade` rolls every pod, with clients sending requests without pause all the
 // while. Each pod uses the in-cluster API (its ServiceAccount token) under the chart's RBAC. Pass: not one failed
 // request, and the upgrade really replaced every pod.
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 
 import * as k8s from '@kubernetes/client-node';
-import { cluster, kubeConfig, REAL_NODE, startRealNode, toolBin, useNamespace } from '@sre-platform/test-platform';
+import { cluster, kubeConfig, REAL_NODE, startRealNode, useNamespace } from '@sre-platform/test-platform';
 import { serviceImage, type ServiceImage } from '@sre-platform/test-platform/service-images';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { deploymentClient } from '../src/client.ts';
-import { applyCrd, apps, createDeployment, eventually, makePki, SERVICE_DIR, type Pki } from './harness.ts';
+import {
+  applyCrd,
+  createTlsSecret,
+  helm as helmWith,
+  apps,
+  createDeployment,
+  eventually,
+  makePki,
+  SERVICE_DIR,
+  type Pki,
+} from './harness.ts';
 
-const run = promisify(execFile);
 const CHART = join(SERVICE_DIR, 'chart');
 const RELEASE = 'dapi';
 const NAME = `${RELEASE}-deployment-api`;
@@ -30,18 +37,7 @@ beforeAll(async () => {
   pki = await makePki();
 }, 1_200_000);
 
-async function helm(...args: string[]): Promise<string> {
-  const { stdout } = await run(join(toolBin('helm'), 'helm'), args, {
-    env: {
-      ...process.env,
-      KUBECONFIG: cluster().kubeconfig,
-      HELM_CACHE_HOME: join(pki.dir, 'helm-cache'),
-      HELM_CONFIG_HOME: join(pki.dir, 'helm-config'),
-    },
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  return stdout;
-}
+const helm = (...args: string[]) => helmWith(pki, ...args);
 
 // The chart's values for the real node: our image (already in its containerd), placed there explicitly. JSON is YAML.
 function values(rollout: string): string[] {
@@ -63,14 +59,7 @@ function values(rollout: string): string[] {
 describe('deployment-api chart on the real node', () => {
   it('upgrades while clients send requests over mTLS without pause: zero failed requests', async () => {
     const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
-    await core.createNamespacedSecret({
-      namespace: ns.name,
-      body: {
-        metadata: { name: 'deployment-api-tls' },
-        type: 'kubernetes.io/tls',
-        stringData: { 'tls.crt': pki.server.cert, 'tls.key': pki.server.key, 'ca.crt': pki.ca.cert },
-      },
-    });
+    await createTlsSecret(pki, ns.name);
     await createDeployment(ns.name, 'web', 1);
     await helm('install', RELEASE, CHART, '--namespace', ns.name, ...values('first'), '--wait', '--timeout', '300s');
     const before = await core.listNamespacedPod({

@@ -3,18 +3,18 @@
 // what the Service can route to: ready endpoints never drop below the replica count during the
 // rolling update. The RBAC is checked for real: the server runs locally under the chart's
 // ServiceAccount token and must be able to do its whole job with nothing more.
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 
 import * as k8s from '@kubernetes/client-node';
-import { cluster, kubeConfig, toolBin, useNamespace } from '@sre-platform/test-platform';
+import { kubeConfig, useNamespace } from '@sre-platform/test-platform';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import {
   apps,
   applyCrd,
+  createTlsSecret,
+  helm as helmWith,
   clientFor,
   createDeployment,
   eventually,
@@ -26,7 +26,6 @@ import {
   type Server,
 } from './harness.ts';
 
-const run = promisify(execFile);
 const CHART = join(SERVICE_DIR, 'chart');
 const ns = useNamespace('dapi-chart');
 let pki: Pki;
@@ -41,18 +40,7 @@ afterEach(async () => {
   server = undefined;
 });
 
-async function helm(...args: string[]): Promise<string> {
-  const { stdout } = await run(join(toolBin('helm'), 'helm'), args, {
-    env: {
-      ...process.env,
-      KUBECONFIG: cluster().kubeconfig,
-      HELM_CACHE_HOME: join(pki.dir, 'helm-cache'),
-      HELM_CONFIG_HOME: join(pki.dir, 'helm-config'),
-    },
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  return stdout;
-}
+const helm = (...args: string[]) => helmWith(pki, ...args);
 
 async function render(...set: string[]): Promise<k8s.KubernetesObject[]> {
   const out = await helm('template', 'rel', CHART, '--namespace', 'ops', ...set.flatMap((s) => ['--set', s]));
@@ -145,14 +133,7 @@ describe('deployment-api chart', () => {
 
   it('installs, serves its job under the chart RBAC alone, and upgrades without losing ready endpoints', async () => {
     const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
-    await core.createNamespacedSecret({
-      namespace: ns.name,
-      body: {
-        metadata: { name: 'deployment-api-tls' },
-        type: 'kubernetes.io/tls',
-        stringData: { 'tls.crt': pki.server.cert, 'tls.key': pki.server.key, 'ca.crt': pki.ca.cert },
-      },
-    });
+    await createTlsSecret(pki, ns.name);
     await helm(
       'install',
       'dapi',
