@@ -377,13 +377,15 @@ export async function startApiServer(o: ApiServerOptions): Promise<ApiServer> {
     url: `https://${host}:${port}`,
     async close(timeoutMs) {
       clearInterval(reload);
-      const closed = new Promise<boolean>((resolve) => server.close(() => resolve(true)));
       // GOAWAY in two steps, as grpc-go and nghttp2 shut down gracefully: the first announces the shutdown
       // without refusing anything (last stream id 2^31-1), so a stream a client sent before it learnt of the
       // shutdown is still served; a moment later, the second refuses new streams. Clients finish what is in
       // flight and open new connections elsewhere. With one GOAWAY, such streams failed with REFUSED_STREAM.
       for (const s of sessions) if (!s.closed) s.goaway(h2.NGHTTP2_NO_ERROR, 2 ** 31 - 1);
       await new Promise((resolve) => setTimeout(resolve, GOAWAY_GRACE_MS));
+      // Only now: node's server.close() also closes every session at once (one GOAWAY), which would refuse
+      // the streams the first step exists to serve.
+      const closed = new Promise<boolean>((resolve) => server.close(() => resolve(true)));
       for (const s of sessions) s.close();
       const bound = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref());
       const drained = await Promise.race([closed, bound]);
