@@ -7,7 +7,7 @@ const INTEGRATION = [
   'platform/*/test/**/*.int.test.ts',
 ];
 
-const REAL_NODE_HOST = 'packages/test-platform/test/real-node.int.test.ts';
+const REAL_NODE_END = 'packages/test-platform/test/real-node-teardown.int.test.ts';
 
 export default defineConfig({
   test: {
@@ -35,18 +35,18 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: INTEGRATION,
-          exclude: [REAL_NODE_HOST],
+          exclude: [REAL_NODE_END],
           globalSetup: ['packages/test-platform/src/global-setup.ts'],
           testTimeout: 120_000,
         },
       },
       {
-        // The real node's own test stops and restarts the node and compares the host before and after, so it runs
-        // alone, after every other file that runs containers on the node (group order 1: after the rest).
+        // The real node's teardown test stops the node the other files share and compares the host before and after,
+        // so it runs alone, after every other file (group order 1: after the rest).
         extends: true,
         test: {
           name: 'real-node',
-          include: [REAL_NODE_HOST],
+          include: [REAL_NODE_END],
           globalSetup: ['packages/test-platform/src/global-setup.ts'],
           testTimeout: 120_000,
           sequence: { groupOrder: 1 },

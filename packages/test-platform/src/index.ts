@@ -18,6 +18,7 @@ export {
   REAL_NODE,
   hostState,
   importImage,
+  nodeCommand,
   nodeRootfs,
   removeRootfs,
   startRealNode,

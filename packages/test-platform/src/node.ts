@@ -91,6 +91,15 @@ export async function startRealNode(cluster: ClusterInfo): Promise<typeof REAL_N
   return { ...REAL_NODE, log };
 }
 
+/** tools/cluster/node with `env`, as another test run would call it: its exit code and output, never a throw. */
+export function nodeCommand(args: string[], env: Record<string, string>): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    execFile(NODE_SCRIPT, args, { env: { ...process.env, ...env } }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, output: stdout + stderr });
+    });
+  });
+}
+
 /** Stops the node if this run owns it, undoing every host change (the cluster teardown does this too). */
 export async function stopRealNode(): Promise<void> {
   await runNodeScript(['down'], { NODE_OWNER_ONLY: runPid() }, 120_000);

@@ -1,7 +1,7 @@
-// The real node (tools/cluster/node): real containers from locally made images beside the kwok nodes,
-// kept from the network beyond this machine, and gone without a trace afterwards. The tests run in order:
-// the last one stops the node and compares the host with the snapshot taken before it started.
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+// The real node (tools/cluster/node): real containers from locally made images beside the kwok nodes, kept from
+// the network beyond this machine, shared by the run's files (this one runs beside the others). Stopping it, taking
+// over a stale one and leaving the host as it was are proven by real-node-teardown.int.test.ts, after every file.
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,19 +14,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   cluster,
   eventually,
-  hostState,
   importImage,
   kubeConfig,
+  nodeCommand,
   nodeRootfs,
   REAL_NODE,
-  REPO_ROOT,
   removeRootfs,
   startRealNode,
-  stopRealNode,
   toolBin,
   uniqueName,
   useNamespace,
-  type HostState,
 } from '../src/index.ts';
 
 const NON_ROOT_IMAGE = `sre-platform.local/node-test:${uniqueName('nonroot')}`;
@@ -124,25 +121,11 @@ async function runPod(
   return log;
 }
 
-// tools/cluster/node with `env`, as another test run would call it: its exit code and output.
-function nodeScript(args: string[], env: Record<string, string>): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      join(REPO_ROOT, 'tools/cluster/node'),
-      args,
-      { env: { ...process.env, ...env } },
-      (err, stdout, stderr) => {
-        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, output: stdout + stderr });
-      },
-    );
-  });
-}
-
 describe('the real node on a machine that cannot run it', () => {
   it('fails naming what to install, never skips', async () => {
     const emptyCache = mkdtempSync(join(tmpdir(), 'sre-platform-empty-cache-'));
     try {
-      const { code, output } = await nodeScript(['check'], { SRE_PLATFORM_CACHE: emptyCache });
+      const { code, output } = await nodeCommand(['check'], { SRE_PLATFORM_CACHE: emptyCache });
       expect(code).toBe(1);
       expect(output).toContain('this machine cannot run the real node; missing:');
       expect(output).toContain("tool kube-node: run 'tools/install kube-node kubernetes containerd runc cni-plugins");
@@ -154,22 +137,10 @@ describe('the real node on a machine that cannot run it', () => {
 
 describe('the real node', () => {
   const ns = useNamespace('real-node');
-  let before: HostState;
   let rootfs = '';
 
   beforeAll(async () => {
-    // Files that ran earlier in this run may have started the node (for the earlier group's cluster): from nothing.
-    await stopRealNode();
-    // The snapshot is of this machine without a node: while another run holds it, wait (as startRealNode would).
-    await eventually(
-      'another run to release the real node',
-      async () => ((await nodeScript(['status'], {})).output.startsWith('real node: not running') ? true : undefined),
-      Number(process.env['SRE_REAL_NODE_WAIT'] ?? 900) * 1000,
-      1000,
-    );
-    before = hostState();
-    const node = await startRealNode(cluster());
-    process.stdout.write(node.log.split('\n').find((l) => l.includes('Ready in')) + '\n');
+    await startRealNode(cluster());
     rootfs = nodeRootfs();
     await importImage(NON_ROOT_IMAGE, rootfs, '65532', ['/usr/local/bin/node']);
     // The same layer with no USER: root, as a Dockerfile without a USER line makes.
@@ -408,9 +379,9 @@ describe('the real node', () => {
     });
   });
 
-  it('makes a second run wait for it, saying who holds it, and give up after its wait', async () => {
+  it('makes a second run wait for it, saying who holds it, and give up after its wait; a waiter whose run died stops', async () => {
     const runPid = process.env['SRE_TEST_RUN_PID']!;
-    const { code, output } = await nodeScript(['up'], {
+    const { code, output } = await nodeCommand(['up'], {
       CLUSTER_KUBECONFIG: cluster().kubeconfig,
       NODE_OWNER_PID: String(process.pid), // alive, and not this run
       NODE_WAIT: '1',
@@ -418,26 +389,21 @@ describe('the real node', () => {
     expect(code).toBe(75);
     expect(output).toContain(`held by pid ${runPid}, cluster ${cluster().kubeconfig}; waiting up to 1s`);
     expect(output).toContain(`the real node is held by pid ${runPid} (${cluster().kubeconfig})`);
+    // Which processes hold the lock: the node's daemons, started by this run's `up`.
+    expect(output).toMatch(/Processes holding \S+\/real-node\/lock: .*containerd/);
+
+    // A waiter left behind by a run that was killed gives up instead of starting a node nobody would stop.
+    const dead = spawnSync('true').pid;
+    const orphan = await nodeCommand(['up'], {
+      CLUSTER_KUBECONFIG: cluster().kubeconfig,
+      NODE_OWNER_PID: String(dead),
+      NODE_WAIT: '60',
+    });
+    expect(orphan.code).toBe(1);
+    expect(orphan.output).toContain(`the run that asked for the node (pid ${dead}) is gone; not starting it`);
     // The holder's node is untouched.
     const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
     const node = await api.readNode({ name: REAL_NODE.name });
     expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
-  });
-
-  it('takes over a node whose run died, tearing the stale one down first', async () => {
-    await stopRealNode();
-    const dead = spawnSync('true').pid;
-    const stale = await nodeScript(['up'], { CLUSTER_KUBECONFIG: cluster().kubeconfig, NODE_OWNER_PID: String(dead) });
-    expect(stale.code).toBe(0);
-    const node = await startRealNode(cluster());
-    expect(node.log).toContain(`its owner (pid ${dead}) is gone: tearing the stale node down`);
-    expect(node.log).toContain('Ready in');
-  });
-
-  it('stops and leaves the host as it found it: sysctls, interfaces, nftables, netlink queues, mounts, cgroups, paths', async () => {
-    await stopRealNode();
-    const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
-    await expect(api.readNode({ name: REAL_NODE.name })).rejects.toThrow();
-    expect(hostState()).toEqual(before);
   });
 });
