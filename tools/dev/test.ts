@@ -1,9 +1,12 @@
 // `make test`: every vitest project, then one closing line that CI systems can read:
-// "vitest: N passed, N failed, N skipped". Extra arguments go to vitest (e.g. a file filter).
+// "vitest: N passed, N failed, N skipped", after the slowest files and when each ran (where a run's time goes).
+// Extra arguments go to vitest (e.g. a file filter).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+import { slowestFiles, type FileTiming } from './report.ts';
 
 interface Report {
   numPassedTests: number;
@@ -11,6 +14,7 @@ interface Report {
   numPendingTests: number;
   numTodoTests: number;
   numTotalTests: number;
+  testResults: FileTiming[];
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'sre-platform-test-'));
@@ -36,6 +40,8 @@ try {
 rmSync(dir, { recursive: true, force: true });
 
 if (report) {
+  const slowest = slowestFiles(report, process.cwd());
+  if (slowest.length > 0) process.stdout.write(`\nslowest test files:\n${slowest.join('\n')}\n`);
   const skipped = report.numPendingTests + report.numTodoTests;
   process.stdout.write(
     `\nvitest: ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${skipped} skipped\n`,
