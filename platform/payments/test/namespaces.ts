@@ -1,7 +1,7 @@
 // The payments pair has fixed names: namespaces invoices and payments, NodePort 30081, the ClusterRole
-// payments-team-service-owner. The test files that deploy it (on the kwok nodes, on the real node) take turns on one
-// run's cluster: a lock directory in the run's cluster directory, taken before deploying and given back once
-// everything the deploy made is gone.
+// payments-team-service-owner. The suites that deploy it (on the kwok nodes, on the real node; both in
+// payments.int.test.ts) take turns on one run's cluster: a lock directory in the run's cluster directory, taken
+// before deploying and given back once everything the deploy made is gone.
 import { execFile } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
