@@ -1,4 +1,4 @@
-// What `make test` prints from vitest's JSON report besides the counts.
+// What `make test` prints besides the counts, from timeline-reporter.ts's record of the run.
 
 export interface FileTiming {
   name: string;
@@ -7,8 +7,8 @@ export interface FileTiming {
 }
 
 /** The `count` slowest test files, with when each started and ended in seconds since the first one started. */
-export function slowestFiles(report: { testResults: FileTiming[] }, root: string, count = 12): string[] {
-  const files = report.testResults.filter((f) => f.startTime > 0 && f.endTime >= f.startTime);
+export function slowestFiles(timeline: FileTiming[], root: string, count = 12): string[] {
+  const files = timeline.filter((f) => f.startTime > 0 && f.endTime >= f.startTime);
   if (files.length === 0) return [];
   const t0 = Math.min(...files.map((f) => f.startTime));
   const s = (ms: number) => Math.round(ms / 1000);

@@ -14,11 +14,12 @@ interface Report {
   numPendingTests: number;
   numTodoTests: number;
   numTotalTests: number;
-  testResults: FileTiming[];
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'sre-platform-test-'));
 const reportFile = join(dir, 'report.json');
+// SRE_TEST_TIMELINE=<file> keeps the timeline of every file after the run.
+const timelineFile = process.env['SRE_TEST_TIMELINE'] ?? join(dir, 'timeline.json');
 const result = spawnSync(
   'npx',
   [
@@ -27,20 +28,23 @@ const result = spawnSync(
     '--reporter=default',
     '--reporter=json',
     `--outputFile.json=${reportFile}`,
+    '--reporter=./tools/dev/timeline-reporter.ts',
     ...process.argv.slice(2),
   ],
-  { stdio: 'inherit' },
+  { stdio: 'inherit', env: { ...process.env, SRE_TEST_TIMELINE: timelineFile } },
 );
 let report: Report | undefined;
+let timeline: FileTiming[] = [];
 try {
   report = JSON.parse(readFileSync(reportFile, 'utf8')) as Report;
+  timeline = JSON.parse(readFileSync(timelineFile, 'utf8')) as FileTiming[];
 } catch {
   // vitest died before writing a report; its exit code below tells the story
 }
 rmSync(dir, { recursive: true, force: true });
 
 if (report) {
-  const slowest = slowestFiles(report, process.cwd());
+  const slowest = slowestFiles(timeline, process.cwd());
   if (slowest.length > 0) process.stdout.write(`\nslowest test files:\n${slowest.join('\n')}\n`);
   const skipped = report.numPendingTests + report.numTodoTests;
   process.stdout.write(

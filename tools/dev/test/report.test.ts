@@ -6,14 +6,12 @@ describe('slowestFiles', () => {
   it('lists the longest files first, relative to the repository, with when each ran since the first started', () => {
     const t0 = 1_700_000_000_000;
     const lines = slowestFiles(
-      {
-        testResults: [
-          { name: '/repo/a.test.ts', startTime: t0 + 2_000, endTime: t0 + 5_000 },
-          { name: '/repo/b.int.test.ts', startTime: t0, endTime: t0 + 60_400 },
-          { name: '/repo/c.test.ts', startTime: t0 + 1_000, endTime: t0 + 11_000 },
-          { name: '/repo/not-run.test.ts', startTime: 0, endTime: 0 },
-        ],
-      },
+      [
+        { name: '/repo/a.test.ts', startTime: t0 + 2_000, endTime: t0 + 5_000 },
+        { name: '/repo/b.int.test.ts', startTime: t0, endTime: t0 + 60_400 },
+        { name: '/repo/c.test.ts', startTime: t0 + 1_000, endTime: t0 + 11_000 },
+        { name: '/repo/not-run.test.ts', startTime: 0, endTime: 0 },
+      ],
       '/repo',
       2,
     );
@@ -21,6 +19,6 @@ describe('slowestFiles', () => {
   });
 
   it('prints nothing when no file ran', () => {
-    expect(slowestFiles({ testResults: [] }, '/repo')).toEqual([]);
+    expect(slowestFiles([], '/repo')).toEqual([]);
   });
 });
