@@ -12,7 +12,9 @@ const REAL_NODE_END = 'packages/test-platform/test/real-node-teardown.int.test.t
 export default defineConfig({
   test: {
     testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // Hooks start real things (PGlite compiles PostgreSQL to WebAssembly, clusters, services): generous bounds, since
+    // a shared machine can be several times slower than a quiet one.
+    hookTimeout: 180_000,
     // Tests start real processes; two workers match the reference 2-core machine.
     maxWorkers: 2,
     projects: [

@@ -253,20 +253,26 @@ export function createService(options: ServiceOptions): Service {
         draining = true;
         logger.info({ reason, delayMs: config.SHUTDOWN_DELAY_MS }, 'shutting down: readiness is now 503');
         if (config.SHUTDOWN_DELAY_MS > 0) await sleep(config.SHUTDOWN_DELAY_MS);
-        const closed = app.close().then(() => true);
+        // The bound is on the requests' drain: the listener's 'close' comes once every connection has ended. The
+        // onClose hooks (a worker finishing its batch, a pool closing) run after it, inside app.close(), unbounded
+        // here: Kubernetes' termination grace period bounds the whole.
+        const serverClosed = app.server.listening
+          ? new Promise<boolean>((resolve) => app.server.once('close', () => resolve(true)))
+          : Promise.resolve(true);
+        const closed = app.close();
         // server.close() reaps idle connections once; reap those that go idle while draining too.
         const reaper = setInterval(() => app.server.closeIdleConnections(), 100);
-        void closed.finally(() => clearInterval(reaper));
+        void serverClosed.finally(() => clearInterval(reaper));
         const bound = sleep(config.SHUTDOWN_TIMEOUT_MS, false, { ref: false });
-        const drained = await Promise.race([closed, bound]);
+        const drained = await Promise.race([serverClosed, bound]);
         if (!drained) {
           logger.error(
             { timeoutMs: config.SHUTDOWN_TIMEOUT_MS },
             'drain bound reached: closing the remaining connections',
           );
           app.server.closeAllConnections();
-          await closed;
         }
+        await closed;
         logger.info({ drained }, 'shut down');
         return drained;
       })();

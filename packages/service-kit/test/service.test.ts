@@ -114,6 +114,26 @@ describe('probes', () => {
     expect(await shutdown).toBe(true);
     expect(service.shutdown('again')).toBe(shutdown);
   });
+
+  it('bounds the drain of requests only: a slow close hook after it neither fails the drain nor is cut short', async () => {
+    const logs = captureLogs();
+    const service = createService({
+      name: 'test',
+      version: '1.2.3',
+      config: testConfig({ SHUTDOWN_TIMEOUT_MS: 100 }),
+      logger: createLogger({ name: 'test', level: 'info', destination: logs.destination }),
+    });
+    let hookDone = false;
+    service.app.addHook('onClose', async () => {
+      // A worker finishing its batch, a pool closing: slower than the drain bound, on a busy machine or not.
+      await sleep(400);
+      hookDone = true;
+    });
+    await service.listen();
+    expect(await service.shutdown('test')).toBe(true);
+    expect(hookDone).toBe(true);
+    expect(logs.text()).not.toContain('drain bound reached');
+  });
 });
 
 describe('errors are application/problem+json', () => {
