@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 
 import { discover, formatLine, serviceEnv, shiftPeerUrl, type UpEntry } from '../up.ts';
 
@@ -59,6 +59,16 @@ async function freeOffset(ports: number[], avoid: ReadonlySet<number> = new Set(
   throw new Error('no free port offset for make up below the ephemeral port range');
 }
 
+// Every `make up` a test started: one a failed or timed-out test left running gets Ctrl-C (which stops its services,
+// each in its own process group) rather than outliving the run with them.
+const started: { up: ReturnType<typeof spawn>; exited: Promise<number | null> }[] = [];
+afterEach(async () => {
+  for (const run of started.splice(0)) {
+    if (run.up.exitCode === null && run.up.signalCode === null) run.up.kill('SIGINT');
+    await run.exited;
+  }
+});
+
 /** `make up` with a port offset, as a user starts it; resolves once it printed that it is up. */
 async function startUp(offset: number, env: Record<string, string> = {}) {
   const up = spawn(process.execPath, [UP], {
@@ -69,6 +79,7 @@ async function startUp(offset: number, env: Record<string, string> = {}) {
   up.stdout.on('data', (d: Buffer) => (state.out += d.toString()));
   up.stderr.on('data', (d: Buffer) => (state.out += d.toString()));
   const exited = new Promise<number | null>((done) => up.once('exit', (code) => done(code)));
+  started.push({ up, exited });
   // make up bounds each service's start-up itself (and exits if one fails); no clock of our own.
   const settled = await Promise.race([
     exited.then(() => 'exited' as const),
