@@ -35,13 +35,7 @@ die() {
 . "$ROOT/platform/deploy-lib.sh"
 
 if [ -z "${HELM:-}" ]; then
-  if pinned=$("$ROOT/tools/install" --check helm 2>/dev/null) && [ -x "$pinned/helm" ]; then
-    HELM=$pinned/helm
-  elif command -v helm >/dev/null 2>&1; then
-    HELM=$(command -v helm)
-  else
-    die "no helm: install one, or run 'tools/install helm'"
-  fi
+  HELM=$(deploy_find_tool helm helm)
 fi
 
 deploy_use_cluster
