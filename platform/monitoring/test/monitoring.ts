@@ -8,7 +8,8 @@ import { readContract } from '@sre-platform/contracts';
 import { createMetrics } from '@sre-platform/service-kit';
 import { REPO_ROOT } from '@sre-platform/test-platform';
 import { parseManifests } from '@sre-platform/test-platform/manifests';
-import { parse } from 'yaml';
+import { Ajv, type ValidateFunction } from 'ajv';
+import { parse, parseAllDocuments } from 'yaml';
 
 import { createAppMetrics } from '../../../services/webhook-app/src/metrics.ts';
 import type { Outbox } from '../../../services/webhook-app/src/outbox.ts';
@@ -94,6 +95,40 @@ export function promqlMetricNames(expr: string): string[] {
     names.push(word);
   }
   return names;
+}
+
+type Schema = Record<string, unknown>;
+
+/**
+ * Refuse unknown fields as the apiserver's strict field validation does (kubectl's default): every object schema
+ * that lists its properties and does not preserve unknown fields gets additionalProperties: false.
+ */
+function strictFields(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(strictFields);
+  if (typeof schema !== 'object' || schema === null) return schema;
+  const out: Schema = Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, strictFields(v)]));
+  if (out.properties && out.additionalProperties === undefined && !out['x-kubernetes-preserve-unknown-fields']) {
+    out.additionalProperties = false;
+  }
+  // Go's RE2 flag group "(?i)" (the rest of the pattern case-insensitive) is JavaScript's modifier "(?i:...)".
+  if (typeof out.pattern === 'string') out.pattern = out.pattern.replace(/\(\?i\)(.*)$/, '(?i:$1)');
+  return out;
+}
+
+/**
+ * A validator for objects of a CustomResourceDefinition vendored in packages/contracts (its served version's
+ * openAPIV3Schema, unknown fields refused). Errors are in the returned function's `errors`.
+ */
+export function crdValidator(contract: string, version = 'v1'): ValidateFunction {
+  const crd = parseAllDocuments(readContract(contract))
+    .map(
+      (d) =>
+        d.toJS() as { kind?: string; spec?: { versions: { name: string; schema: { openAPIV3Schema: Schema } }[] } },
+    )
+    .find((d) => d.kind === 'CustomResourceDefinition');
+  const served = crd?.spec?.versions.find((v) => v.name === version);
+  if (!served) throw new Error(`${contract}: no CustomResourceDefinition version ${version}`);
+  return new Ajv({ allErrors: true, strict: false }).compile(strictFields(served.schema.openAPIV3Schema) as Schema);
 }
 
 /** A YAML text parsed into plain data. */

@@ -11,7 +11,7 @@ import { REPO_ROOT, toolBin } from '@sre-platform/test-platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 
-import { appSeriesNames, MONITORING_DIR, monitoringObject, promqlMetricNames } from './monitoring.ts';
+import { appSeriesNames, crdValidator, MONITORING_DIR, monitoringObject, promqlMetricNames } from './monitoring.ts';
 
 interface Rule {
   alert?: string;
@@ -79,6 +79,14 @@ describe('webhook-app-rules.yaml', () => {
     expect(prometheusRule.apiVersion).toBe('monitoring.coreos.com/v1');
     expect(prometheusRule.kind).toBe('PrometheusRule');
     expect((prometheusRule.metadata as { namespace: string }).namespace).toBe('monitoring');
+  });
+
+  it("is valid against prometheus-operator v0.93.1's PrometheusRule schema, unknown fields refused", () => {
+    const validate = crdValidator('kube-prometheus-stack/crd-prometheusrules.yaml');
+    expect(validate(prometheusRule), JSON.stringify(validate.errors)).toBe(true);
+    const typo = structuredClone(prometheusRule) as { spec: { groups: Record<string, unknown>[] } };
+    typo.spec.groups[0]!.interval_ = '1m';
+    expect(validate(typo)).toBe(false);
   });
 
   it('passes promtool check rules', () => {

@@ -9,7 +9,7 @@ import { get, kustomize, parseManifests } from '@sre-platform/test-platform/mani
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
-import { monitoringObject } from './monitoring.ts';
+import { crdValidator, monitoringObject } from './monitoring.ts';
 
 type Labels = Record<string, string>;
 interface Endpoint {
@@ -55,6 +55,17 @@ describe('webhook-app-service-monitor.yaml', () => {
     expect(monitor.apiVersion).toBe('monitoring.coreos.com/v1');
     expect(monitor.kind).toBe('ServiceMonitor');
     expect(str(monitor, 'metadata', 'namespace')).toBe('monitoring');
+  });
+
+  it("is valid against prometheus-operator v0.93.1's ServiceMonitor schema, unknown fields refused", () => {
+    const validate = crdValidator('kube-prometheus-stack/crd-servicemonitors.yaml');
+    expect(validate(monitor), JSON.stringify(validate.errors)).toBe(true);
+    const typo = structuredClone(monitor) as { spec: { endpoints: Record<string, unknown>[] } };
+    typo.spec.endpoints[0]!.intervall = '15s';
+    expect(validate(typo)).toBe(false);
+    const badDuration = structuredClone(monitor) as { spec: { endpoints: Record<string, unknown>[] } };
+    badDuration.spec.endpoints[0]!.interval = '15 seconds';
+    expect(validate(badDuration)).toBe(false);
   });
 
   it("selects webhook-app's Service, and only it, by its recommended labels", () => {
