@@ -23,11 +23,16 @@ interface Panel {
   id: number;
   type: string;
   title?: string;
+  options?: Record<string, unknown>;
   datasource?: { type?: string; uid?: string };
   targets?: Target[];
   gridPos: { x: number; y: number; w: number; h: number };
   fieldConfig?: {
-    defaults?: { unit?: string; thresholds?: { mode?: string; steps?: { value: number | null; color: string }[] } };
+    defaults?: {
+      unit?: string;
+      thresholds?: { mode?: string; steps?: { value: number | null; color: string }[] };
+      custom?: Record<string, unknown>;
+    };
   };
 }
 interface Variable {
@@ -47,6 +52,24 @@ const queryPanels = dashboard.panels.filter((p) => p.type !== 'row');
 
 const ajv = new Ajv({ allErrors: true, strict: false, formats: { 'date-time': true } });
 const validate = ajv.compile(JSON.parse(readContract('grafana/dashboard.jsonschema.json')) as object);
+
+/**
+ * The panel plugin's own schema (vendored next to the dashboard's): its Options, and its FieldConfig (the
+ * `custom` field options) when it has one. Grafana ignores an option it does not know, so a typo would be silent.
+ */
+function panelErrors(p: Panel): string[] {
+  const schema = JSON.parse(readContract(`grafana/${p.type}.jsonschema.json`)) as { definitions: object };
+  const plugin = new Ajv({ allErrors: true, strict: false });
+  plugin.addSchema(schema, 'plugin');
+  const errors: string[] = [];
+  const check = (definition: string, value: unknown) => {
+    const v = plugin.getSchema(`plugin#/definitions/${definition}`);
+    if (v && !v(value)) errors.push(...(v.errors ?? []).map((e) => `${definition}${e.instancePath} ${e.message}`));
+  };
+  check('Options', p.options ?? {});
+  if ('FieldConfig' in schema.definitions) check('FieldConfig', p.fieldConfig?.defaults?.custom ?? {});
+  return errors;
+}
 
 /** Every metric name the dashboard's panels and variables query. */
 function queriedMetrics(d: Dashboard): { where: string; metric: string }[] {
@@ -89,6 +112,15 @@ describe('webhook-app-dashboard.yaml', () => {
     const wrongType = structuredClone(dashboard) as unknown as { schemaVersion: unknown };
     wrongType.schemaVersion = '42';
     expect(validate(wrongType)).toBe(false);
+  });
+
+  it("sets only options and field options that each panel plugin's published schema has", () => {
+    expect(new Set(queryPanels.map((p) => p.type))).toEqual(new Set(['timeseries', 'stat']));
+    for (const p of queryPanels) expect(panelErrors(p), p.title).toEqual([]);
+    const typo = structuredClone(queryPanels.find((p) => p.type === 'timeseries')!);
+    typo.options!.legend = { ...(typo.options!.legend as object), placment: 'right' };
+    typo.fieldConfig!.defaults!.custom = { fillOpacity: 10, drawstyle: 'line' };
+    expect(panelErrors(typo)).toHaveLength(2);
   });
 
   it('gives every panel a Prometheus data source, a query, a unit and thresholds', () => {
