@@ -131,5 +131,21 @@ export function crdValidator(contract: string, version = 'v1'): ValidateFunction
   return new Ajv({ allErrors: true, strict: false }).compile(strictFields(served.schema.openAPIV3Schema) as Schema);
 }
 
+/**
+ * Whether `object` is valid for the CRD, and whether each broken copy of it (one per `breakers`, each changing a
+ * clone) is: the caller expects [true, false, false, ...].
+ */
+export function crdVerdicts<T>(contract: string, object: T, ...breakers: ((copy: T) => void)[]) {
+  const validate = crdValidator(contract);
+  const valid = validate(object);
+  const errors = JSON.stringify(validate.errors);
+  const broken = breakers.map((breaker) => {
+    const copy = structuredClone(object);
+    breaker(copy);
+    return validate(copy);
+  });
+  return { verdicts: [valid, ...broken], errors };
+}
+
 /** A YAML text parsed into plain data. */
 export const yamlData = (text: string): unknown => parse(text) as unknown;
