@@ -2,9 +2,16 @@
 // Grafana's published dashboard JSON schema (vendored in packages/contracts/grafana), every panel with a data
 // source, a query, a unit and thresholds, and every metric it queries one that webhook-app (its own registry) or
 // kube-state-metrics (its own metric tables) exports.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 import { readContract } from '@sre-platform/contracts';
+import { toolBin } from '@sre-platform/test-platform';
 import { Ajv } from 'ajv';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 
 import {
   appSeriesNames,
@@ -69,6 +76,35 @@ function panelErrors(p: Panel): string[] {
   check('Options', p.options ?? {});
   if ('FieldConfig' in schema.definitions) check('FieldConfig', p.fieldConfig?.defaults?.custom ?? {});
   return errors;
+}
+
+/** Grafana's variables replaced by values of their kind, so that Prometheus' own parser can read the query. */
+const asPromQL = (expr: string) =>
+  expr
+    .replaceAll('$__rate_interval', '2m')
+    .replaceAll('$__range', '6h')
+    .replaceAll('$namespace', 'webhook-app')
+    .replaceAll('$pod', '.*');
+
+/**
+ * `promtool check rules` on every panel query written as a recording rule: Prometheus' parser, so a query that
+ * would show "parse error" in the panel fails here. Returns promtool's exit status and output.
+ */
+function checkQueries(d: Dashboard): { status: number | null; out: string } {
+  const rules = d.panels.flatMap((p) =>
+    (p.targets ?? []).map((t, i) => ({ record: `dashboard:panel_${p.id}:query_${i}`, expr: asPromQL(t.expr ?? '') })),
+  );
+  const dir = mkdtempSync(join(tmpdir(), 'sre-platform-dashboard-'));
+  try {
+    writeFileSync(join(dir, 'queries.yaml'), stringify({ groups: [{ name: 'dashboard', rules }] }));
+    const r = spawnSync(join(toolBin('prometheus'), 'promtool'), ['check', 'rules', 'queries.yaml'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
+    return { status: r.status, out: `${r.stdout}${r.stderr}` };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Every metric name the dashboard's panels and variables query. */
@@ -158,6 +194,15 @@ describe('webhook-app-dashboard.yaml', () => {
     for (const p of queryPanels) {
       for (const t of p.targets ?? []) expect(t.expr, p.title).toContain('namespace="$namespace"');
     }
+  });
+
+  it("writes every query in PromQL that Prometheus' parser accepts", () => {
+    const { status, out } = checkQueries(dashboard);
+    expect(out).toMatch(/SUCCESS: \d+ rules found/);
+    expect(status, out).toBe(0);
+    const broken = structuredClone(dashboard);
+    broken.panels[1]!.targets![0]!.expr = 'sum by (event (rate(webhook_events_received_total[5m]))';
+    expect(checkQueries(broken).status).not.toBe(0);
   });
 
   it('queries only metrics that webhook-app or kube-state-metrics export', () => {
