@@ -39,7 +39,8 @@ test: deps tools ## run every test (unit and integration), installing what they 
 
 SHELL_SCRIPTS := tools/install tools/recipes.sh tools/versions.sh tools/cluster/cluster tools/cluster/node tools/cluster/node-volumes tools/go/regen-kubernetes.sh .ci/run \
   tools/image/build tools/image/base-images tools/image/oci.sh \
-  platform/deploy-lib.sh platform/payments/deploy.sh platform/payments/test.sh platform/webhook-platform/deploy.sh
+  platform/deploy-lib.sh platform/payments/deploy.sh platform/payments/test.sh platform/webhook-platform/deploy.sh \
+  platform/monitoring/install.sh
 
 lint: deps ## eslint (type-aware), prettier, tsc, shellcheck, buf lint, helm lint
 	@tools/install shellcheck
@@ -80,6 +81,10 @@ payments-deploy: ## deploy invoice-app + payment-provider to the current kubecon
 
 payments-test: ## pay every invoice through invoice-app and check all are paid (INVOICE_APP_URL, PORT_FORWARD=1)
 	@platform/payments/test.sh
+
+.PHONY: monitoring-install
+monitoring-install: ## Part B: kube-prometheus-stack (pinned) + webhook-app's ServiceMonitor, rules, dashboard into the current kubeconfig context (platform/monitoring/README.md)
+	@platform/monitoring/install.sh
 
 .PHONY: webhook-platform-deploy webhook-bootstrap
 webhook-platform-deploy: ## deploy Part A (Rocket.Chat, GitLab, webhook-app) to the current kubeconfig context, Secrets generated (platform/webhook-platform/README.md)

@@ -2,17 +2,24 @@
 # What the deploy scripts share (platform/payments/deploy.sh, platform/webhook-platform/deploy.sh): sourced after
 # ROOT (the repository) and die() are set, never run on its own.
 
+# The path of program <bin>: the repository's pinned one (tools/install <tool>), else the one on PATH; fails
+# naming the install command when there is neither. Usage: X=$(deploy_find_tool <tool> <bin>)
+deploy_find_tool() {
+  local pinned
+  if pinned=$("$ROOT/tools/install" --check "$1" 2>/dev/null) && [ -x "$pinned/$2" ]; then
+    echo "$pinned/$2"
+  elif command -v "$2" >/dev/null 2>&1; then
+    command -v "$2"
+  else
+    die "no $2: install one, or run 'tools/install $1'"
+  fi
+}
+
 # kubectl: $KUBECTL, else the repository's pinned one (tools/install kubernetes, which matches the local control
 # plane), else the one on PATH. Then the current context in CONTEXT, failing when its cluster does not answer.
 deploy_use_cluster() {
   if [ -z "${KUBECTL:-}" ]; then
-    if pinned=$("$ROOT/tools/install" --check kubernetes 2>/dev/null) && [ -x "$pinned/kubectl" ]; then
-      KUBECTL=$pinned/kubectl
-    elif command -v kubectl >/dev/null 2>&1; then
-      KUBECTL=$(command -v kubectl)
-    else
-      die "no kubectl: install one, or run 'tools/install kubernetes'"
-    fi
+    KUBECTL=$(deploy_find_tool kubernetes kubectl)
   fi
   CONTEXT=$(kubectl config current-context 2>/dev/null) ||
     die "no current kubeconfig context (KUBECONFIG=${KUBECONFIG:-~/.kube/config}); start a cluster first (kind create cluster, minikube start, make cluster-up)"

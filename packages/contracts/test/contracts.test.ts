@@ -27,9 +27,9 @@ describe('vendored contracts', () => {
     }
   });
 
-  it('every file in gitlab/ and rocketchat/ is pinned and named in the README', () => {
+  it('every vendored file (gitlab/, rocketchat/, grafana/, kube-prometheus-stack/, kube-state-metrics/) is pinned and named in the README', () => {
     const readme = readContract('README.md');
-    for (const dir of ['gitlab', 'rocketchat']) {
+    for (const dir of ['gitlab', 'rocketchat', 'grafana', 'kube-prometheus-stack', 'kube-state-metrics']) {
       for (const name of readdirSync(join(CONTRACTS_DIR, dir))) {
         expect(
           sums.map((s) => s.file),
