@@ -165,11 +165,17 @@ recipe_prometheus_adapter() {
 
 recipe_prometheus_operator() {
   VERSION=$PROMETHEUS_OPERATOR_VERSION
-  METHOD="go build github.com/prometheus-operator/prometheus-operator@$VERSION with tools/go/prometheus-operator"
+  METHOD="go build github.com/prometheus-operator/prometheus-operator@$VERSION and github.com/prometheus/prometheus@$PROMETHEUS_OPERATOR_PROMETHEUS_MODULE with tools/go/prometheus-operator"
   install_into() {
     go_build "$1" prometheus-operator "-X github.com/prometheus/common/version.Version=${VERSION#v}" \
       github.com/prometheus-operator/prometheus-operator/cmd/operator
     mv "$1/bin/operator" "$1/bin/prometheus-operator"
+    # The Prometheus the operator's configuration is written for, with Kubernetes service discovery (Debian's
+    # Prometheus, the tool "prometheus", is built without it): only the kubernetes, file and http discoveries
+    # (upstream's build tags), so none of the cloud SDKs is compiled.
+    GO_BUILD_TAGS=remove_all_sd,enable_kubernetes_sd go_build "$1" prometheus-operator \
+      "-X github.com/prometheus/common/version.Version=$PROMETHEUS_OPERATOR_PROMETHEUS_VERSION" \
+      github.com/prometheus/prometheus/cmd/prometheus
     # The operator does not install its CustomResourceDefinitions: the release's own, from the module (checked
     # against go.sum), go next to it (the chart ships the same files).
     local src
@@ -180,6 +186,7 @@ recipe_prometheus_operator() {
   }
   smoke() {
     "$1/bin/prometheus-operator" --version 2>&1 | grep -q "${VERSION#v}" &&
+      "$1/bin/prometheus" --version 2>&1 | grep -q "version $PROMETHEUS_OPERATOR_PROMETHEUS_VERSION" &&
       [ -s "$1/crds/monitoring.coreos.com_servicemonitors.yaml" ] && [ -s "$1/crds/monitoring.coreos.com_prometheuses.yaml" ]
   }
 }

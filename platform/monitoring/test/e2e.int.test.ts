@@ -9,13 +9,16 @@
 // - prometheus-operator, Prometheus and the adapter run as processes on this machine, not as pods: their images are
 //   out of reach. The operator watches only this test's monitoring namespace (the chart's watches all), so that it
 //   never picks up another test's objects; its Prometheus resource is the stack's as far as scraping goes
-//   (ServiceMonitors selected by no label, in any namespace it watches), with version 2.42.0, the Prometheus here.
-//   The StatefulSet it makes lands on a kwok node, where nothing runs it.
+//   (ServiceMonitors selected by no label, in any namespace it watches), with the version of the Prometheus that
+//   runs here (the one of the operator's own build, tools/recipes.sh). The StatefulSet it makes lands on a kwok
+//   node, where nothing runs it.
 // - The ServiceMonitor is ours, with two fields rewritten: its namespace (the test's monitoring namespace) and its
 //   namespaceSelector (the test's webhook-app namespace, so this file never meets deploy.int.test.ts's).
-// - The generated configuration is run as generated, except its kubernetes_sd_configs: in a pod they use the
-//   in-cluster service account; here each gets api_server (the apiserver's loopback URL) and a tls_config with the
-//   cluster's CA and the admin client certificate from the run's kubeconfig. Nothing else is changed.
+// - The generated configuration is run as generated, except for two things a pod would do differently: the
+//   $(SHARD) and $(POD_NAME) references that the pod's config reloader expands from its environment are expanded
+//   here (0 and the stack's pod name), and each kubernetes_sd_configs entry gets api_server (the apiserver's
+//   loopback URL) and a tls_config with the cluster's CA and the admin client certificate from the run's kubeconfig,
+//   where a pod uses its service account. Nothing else is changed (the first test checks it).
 // - The adapter's --prometheus-url is this Prometheus (the values name the stack's Service); it is reached by the
 //   apiserver through a selector-less Service and an EndpointSlice pointing at the node IP, where it listens.
 // - The HPA's scale-down window and policy period are shortened in this test only (300 s and 60 s in hpa.yaml,
@@ -55,6 +58,8 @@ const SERVICE_MONITOR = join(MONITORING, 'test/fixtures/webhook-app-service-moni
 const PUSH = readContract('gitlab/push.json');
 const BOT = { username: 'webhook-bot', password: randomBytes(16).toString('hex') };
 const TOKEN = randomBytes(32).toString('hex');
+// The Prometheus server of the operator's own build (Kubernetes service discovery included; tools/recipes.sh).
+const PROMETHEUS_BIN = () => join(toolBin('prometheus-operator'), 'prometheus');
 const PROMETHEUS_NAME = 'kube-prometheus-stack-prometheus'; // the stack's, for release kube-prometheus-stack
 // How many slow uploads the load holds open: 60 over 2 pods is 30 in flight per pod, three times the HPA's target.
 const LOAD_CONNECTIONS = 60;
@@ -100,6 +105,7 @@ let operator: Managed;
 let prometheus: Managed;
 let adapter: Managed;
 let promUrl: string;
+let generatedText: string;
 let generatedConfig: Record<string, unknown>;
 let rewrittenConfig: Record<string, unknown>;
 let adapterRules: unknown[];
@@ -310,11 +316,27 @@ beforeAll(async () => {
   await apply(rendered.filter((d) => get(d, 'kind') !== 'Namespace'));
 
   // --- prometheus-operator, its CRDs and a Prometheus resource -------------------------------------------------------
+  // The run's apiserver and its admin credentials, from its kubeconfig (file paths, as kwok writes them).
+  const kubeconfig = parse(readFileSync(cluster().kubeconfig, 'utf8')) as {
+    clusters: { cluster: { server: string; 'certificate-authority': string } }[];
+    users: { user: { 'client-certificate': string; 'client-key': string } }[];
+  };
+  const api = {
+    server: kubeconfig.clusters[0]!.cluster.server,
+    ca: kubeconfig.clusters[0]!.cluster['certificate-authority'],
+    cert: kubeconfig.users[0]!.user['client-certificate'],
+    key: kubeconfig.users[0]!.user['client-key'],
+  };
+  const versionOutput = await run(PROMETHEUS_BIN(), ['--version']);
+  const prometheusVersion = /version (\S+)/.exec(versionOutput.stdout + versionOutput.stderr)![1]!;
   const crds = join(toolBin('prometheus-operator'), '../crds');
   await kubectl('apply', '--server-side', '--force-conflicts', '--field-manager=monitoring-e2e', '-f', crds);
   await kubectl('wait', '--for=condition=Established', '--timeout=60s', '-f', crds);
   operator = startManaged('prometheus-operator', join(toolBin('prometheus-operator'), 'prometheus-operator'), [
-    `--kubeconfig=${cluster().kubeconfig}`,
+    `--apiserver=${api.server}`,
+    `--ca-file=${api.ca}`,
+    `--cert-file=${api.cert}`,
+    `--key-file=${api.key}`,
     `--namespaces=${monNs}`,
     `--web.listen-address=127.0.0.1:${await freePort()}`,
     '--log-level=info',
@@ -332,7 +354,7 @@ beforeAll(async () => {
       kind: 'Prometheus',
       metadata: { name: PROMETHEUS_NAME, namespace: monNs },
       spec: {
-        version: 'v2.42.0',
+        version: `v${prometheusVersion}`,
         replicas: 1,
         serviceMonitorSelector: {},
         serviceMonitorNamespaceSelector: {},
@@ -355,34 +377,28 @@ beforeAll(async () => {
   ).catch((err: Error) => {
     throw new Error(`${err.message}\n${operator.output().slice(-3000)}`);
   });
-  generatedConfig = parse(gz) as Record<string, unknown>;
+  // In the pod, prometheus-config-reloader writes this file out for Prometheus with $(VAR) references expanded from
+  // the container's environment: SHARD (the StatefulSet's shard, 0 for the one shard) and POD_NAME. Here the test
+  // does that expansion, with the values the stack's single pod has.
+  generatedText = gz;
+  const reloaderEnv: Record<string, string> = { SHARD: '0', POD_NAME: `prometheus-${PROMETHEUS_NAME}-0` };
+  generatedConfig = parse(gz.replace(/\$\((\w+)\)/g, (ref, name: string) => reloaderEnv[name] ?? ref)) as Record<
+    string,
+    unknown
+  >;
 
   // --- the host's Prometheus, with that configuration -------------------------------------------------------------
-  const kubeconfig = parse(readFileSync(cluster().kubeconfig, 'utf8')) as {
-    clusters: { cluster: { server: string; 'certificate-authority': string } }[];
-    users: { user: { 'client-certificate': string; 'client-key': string } }[];
-  };
   rewrittenConfig = structuredClone(generatedConfig);
   for (const job of rewrittenConfig['scrape_configs'] as Record<string, unknown>[]) {
     for (const sd of (job['kubernetes_sd_configs'] ?? []) as Record<string, unknown>[]) {
-      sd['api_server'] = kubeconfig.clusters[0]!.cluster.server;
-      sd['tls_config'] = {
-        ca_file: kubeconfig.clusters[0]!.cluster['certificate-authority'],
-        cert_file: kubeconfig.users[0]!.user['client-certificate'],
-        key_file: kubeconfig.users[0]!.user['client-key'],
-      };
+      sd['api_server'] = api.server;
+      sd['tls_config'] = { ca_file: api.ca, cert_file: api.cert, key_file: api.key };
     }
   }
   writeFileSync(join(dir, 'prometheus.yaml'), stringify(rewrittenConfig));
-  const promBin = toolBin('prometheus');
-  await run(join(promBin, 'promtool'), ['check', 'config', join(dir, 'prometheus.yaml')]).catch(
-    (err: { stdout?: string; stderr?: string }) => {
-      throw new Error(`promtool check config: ${err.stdout ?? ''}${err.stderr ?? ''}`);
-    },
-  );
   const promPort = await freePort();
   promUrl = `http://127.0.0.1:${promPort}`;
-  prometheus = startManaged('prometheus', join(promBin, 'prometheus'), [
+  prometheus = startManaged('prometheus', PROMETHEUS_BIN(), [
     `--config.file=${join(dir, 'prometheus.yaml')}`,
     `--storage.tsdb.path=${join(dir, 'prometheus-data')}`,
     `--web.listen-address=127.0.0.1:${promPort}`,
@@ -477,6 +493,8 @@ describe('Part B end to end: ServiceMonitor -> Prometheus -> prometheus-adapter 
       (j) => j.job_name,
     );
     expect(jobs).toEqual([`serviceMonitor/${monNs}/webhook-app/0`]);
+    // The environment references the config reloader expands, and no other.
+    expect(new Set(generatedText.match(/\$\(\w+\)/g))).toEqual(new Set(['$(SHARD)', '$(POD_NAME)']));
     // The only rewrite: where the service discovery finds the apiserver, and with which credentials.
     const withoutApiServer = (c: Record<string, unknown>) => {
       const copy = structuredClone(c);
