@@ -32,6 +32,7 @@ import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 
+import type { V1Pod } from '@kubernetes/client-node';
 import { readContract } from '@sre-platform/contracts';
 import { startPeer, type Peer } from '@sre-platform/rocketchat-peer';
 import {
@@ -45,6 +46,7 @@ import {
 } from '@sre-platform/test-platform';
 import { get, kustomize, parseManifests } from '@sre-platform/test-platform/manifests';
 import { freePort, startManaged, waitFor, type Managed } from '@sre-platform/test-platform/process';
+import { isPodReady, kubectl, kubectlItems, kubectlOutput } from '@sre-platform/test-platform/kubectl';
 import { serviceImage } from '@sre-platform/test-platform/service-images';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
@@ -66,38 +68,21 @@ const PROMETHEUS_NAME = 'kube-prometheus-stack-prometheus'; // the stack's, for 
 // How many slow uploads the load holds open: 60 over 2 pods is 30 in flight per pod, three times the HPA's target.
 const LOAD_CONNECTIONS = 60;
 
-interface Obj {
+/** What the test reads of the objects it gets. */
+type Obj = {
   kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; creationTimestamp?: string };
-  spec?: Record<string, unknown>;
-  status?: Record<string, unknown>;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
   data?: Record<string, string>;
-}
-interface PodObj extends Obj {
-  spec: { nodeName?: string };
-  status: {
-    podIP?: string;
-    conditions?: { type: string; status: string; lastTransitionTime?: string }[];
-  };
-}
+};
+type PodObj = V1Pod & { metadata: { name: string } };
 
-const env = () => ({ ...process.env, KUBECONFIG: cluster().kubeconfig });
-async function kubectlOutput(args: string[], input?: string): Promise<{ stdout: string; stderr: string }> {
-  const child = run(join(cluster().kubernetesBin, 'kubectl'), args, { env: env(), maxBuffer: 64 << 20 });
-  child.child.stdin!.end(input ?? '');
-  return child.catch((err: { stderr?: string; message: string }) => {
-    throw new Error(`kubectl ${args.join(' ')}: ${err.stderr || err.message}`);
-  });
-}
-const kubectl = async (...args: string[]) => (await kubectlOutput(args)).stdout;
 const apply = (docs: unknown[]) =>
   kubectlOutput(
     ['apply', '--server-side', '--force-conflicts', '--field-manager=monitoring-e2e', '-f', '-'],
     docs.map((d) => stringify(d)).join('---\n'),
   );
-const items = async <T = Obj>(...args: string[]) =>
-  (JSON.parse(await kubectl('get', ...args, '-o', 'json')) as { items: T[] }).items;
-const isReady = (p: PodObj) => p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+const items = <T = Obj>(...args: string[]) => kubectlItems<T>(...args);
+const isReady = (p: PodObj) => isPodReady(p);
 
 let dir: string;
 let appNs: string;
@@ -616,7 +601,7 @@ describe('Part B end to end: ServiceMonitor -> Prometheus -> prometheus-adapter 
         1000,
       );
       const firstReady = Date.now();
-      expect(firstNew.spec.nodeName).toBe(REAL_NODE.name);
+      expect(firstNew.spec?.nodeName).toBe(REAL_NODE.name);
       // Every pod the HPA asked for, Ready, each on the real node and scraped (a target, up).
       const all = await eventually(
         'every replica Ready and scraped',
@@ -633,7 +618,7 @@ describe('Part B end to end: ServiceMonitor -> Prometheus -> prometheus-adapter 
       );
       const added = all.filter((p) => !before.has(p.metadata.name));
       expect(added.length).toBeGreaterThan(0);
-      for (const p of all) expect(p.spec.nodeName, p.metadata.name).toBe(REAL_NODE.name);
+      for (const p of all) expect(p.spec?.nodeName, p.metadata.name).toBe(REAL_NODE.name);
       const scraped = Date.now();
       // The adapter serves the new pods' values too (it lists a new pod's series at its next relist).
       await eventually(
@@ -743,7 +728,7 @@ describe('Part B end to end: ServiceMonitor -> Prometheus -> prometheus-adapter 
 
   it('prints the cost of /metrics on webhook-app at its real series count (a figure, not an assertion)', async () => {
     const [pod] = await readyAppPods();
-    const url = `http://${pod!.status.podIP}:8080/metrics`;
+    const url = `http://${pod!.status?.podIP}:8080/metrics`;
     const scrape = async () => (await fetch(url, { signal: AbortSignal.timeout(10_000) })).text();
     const cpu = (text: string) => Number(/^process_cpu_seconds_total (\S+)$/m.exec(text)![1]);
     const first = await scrape();
