@@ -163,6 +163,34 @@ recipe_prometheus_adapter() {
   smoke() { { "$1/bin/prometheus-adapter" --help 2>&1 || true; } | grep -q -- '--prometheus-url'; }
 }
 
+recipe_prometheus_operator() {
+  VERSION=$PROMETHEUS_OPERATOR_VERSION
+  METHOD="go build github.com/prometheus-operator/prometheus-operator@$VERSION and github.com/prometheus/prometheus@$PROMETHEUS_OPERATOR_PROMETHEUS_MODULE with tools/go/prometheus-operator"
+  install_into() {
+    go_build "$1" prometheus-operator "-X github.com/prometheus/common/version.Version=${VERSION#v}" \
+      github.com/prometheus-operator/prometheus-operator/cmd/operator
+    mv "$1/bin/operator" "$1/bin/prometheus-operator"
+    # The Prometheus the operator's configuration is written for, with Kubernetes service discovery (Debian's
+    # Prometheus, the tool "prometheus", is built without it): only the kubernetes, file and http discoveries
+    # (upstream's build tags), so none of the cloud SDKs is compiled.
+    GO_BUILD_TAGS=remove_all_sd,enable_kubernetes_sd go_build "$1" prometheus-operator \
+      "-X github.com/prometheus/common/version.Version=$PROMETHEUS_OPERATOR_PROMETHEUS_VERSION" \
+      github.com/prometheus/prometheus/cmd/prometheus
+    # The operator does not install its CustomResourceDefinitions: the release's own, from the module (checked
+    # against go.sum), go next to it (the chart ships the same files).
+    local src
+    src=$(cd "$ROOT/tools/go/prometheus-operator" && GOFLAGS=-mod=readonly go list -m -f '{{.Dir}}' github.com/prometheus-operator/prometheus-operator)
+    mkdir -p "$1/crds"
+    cp "$src"/example/prometheus-operator-crd/monitoring.coreos.com_*.yaml "$1/crds/"
+    chmod 644 "$1/crds/"*.yaml
+  }
+  smoke() {
+    "$1/bin/prometheus-operator" --version 2>&1 | grep -q "${VERSION#v}" &&
+      "$1/bin/prometheus" --version 2>&1 | grep -q "version $PROMETHEUS_OPERATOR_PROMETHEUS_VERSION" &&
+      [ -s "$1/crds/monitoring.coreos.com_servicemonitors.yaml" ] && [ -s "$1/crds/monitoring.coreos.com_prometheuses.yaml" ]
+  }
+}
+
 recipe_prometheus() {
   VERSION=$PROMETHEUS_DEB_VERSION
   BIN=usr/bin

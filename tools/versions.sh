@@ -14,6 +14,11 @@ gomod_version() { # <wrapper> <module>: the version that tools/go/<wrapper>/go.m
 KUBERNETES_VERSION=$(gomod_version kubernetes k8s.io/kubernetes)
 ETCD_VERSION=$(gomod_version etcd go.etcd.io/etcd/server/v3)
 PROMETHEUS_ADAPTER_VERSION=$(gomod_version prometheus-adapter sigs.k8s.io/prometheus-adapter)
+# Part B's end-to-end test: the operator that turns our ServiceMonitor into Prometheus' scrape configuration.
+PROMETHEUS_OPERATOR_VERSION=$(gomod_version prometheus-operator github.com/prometheus-operator/prometheus-operator)
+# ... and the Prometheus server of the github.com/prometheus/prometheus module it links (v0.3XX.Y is Prometheus v3.XX.Y).
+PROMETHEUS_OPERATOR_PROMETHEUS_MODULE=$(gomod_version prometheus-operator github.com/prometheus/prometheus)
+PROMETHEUS_OPERATOR_PROMETHEUS_VERSION=$(m=${PROMETHEUS_OPERATOR_PROMETHEUS_MODULE#v0.} && echo "${m:0:1}.$((10#${m:1:2})).${m#*.}")
 
 # go install straight from the Go module proxy (no replace directives upstream).
 KWOK_VERSION=v0.8.0

@@ -308,6 +308,15 @@ if [ "$TARGET" = local ] && [ -z "$ON_REAL_NODE" ]; then
 else
   kubectl rollout status -n "$APP_NS" statefulset/postgres --timeout="$ROLLOUT_TIMEOUT" >&2
 fi
+# webhook-app's replica count is the HPA's (services/webhook-app/k8s/hpa.yaml): a new Deployment starts with one pod
+# and the HPA raises it to its minReplicas at its next sync (every 15 s by default), metrics or not.
+hpa_min=$(kubectl get hpa -n "$APP_NS" webhook-app -o jsonpath='{.spec.minReplicas}')
+for _ in $(seq 1 120); do
+  [ "$(kubectl get deployment -n "$APP_NS" webhook-app -o jsonpath='{.spec.replicas}')" -lt "${hpa_min:-1}" ] || break
+  sleep 1
+done
+[ "$(kubectl get deployment -n "$APP_NS" webhook-app -o jsonpath='{.spec.replicas}')" -ge "${hpa_min:-1}" ] ||
+  die "$APP_NS: the HPA did not raise webhook-app to its minReplicas ($hpa_min) in 120 s; kubectl describe hpa -n $APP_NS webhook-app says why (is kube-controller-manager's HPA controller running?)"
 kubectl rollout status -n "$APP_NS" deployment/webhook-app --timeout="$ROLLOUT_TIMEOUT" >&2
 kubectl get pods -n "$APP_NS" -o wide >&2
 say "deployed. webhook-app: http://webhook-app.$APP_NS.svc.cluster.local:8080/webhooks/gitlab (Service webhook-app)"

@@ -2,7 +2,7 @@
 // images) once per test run and imported into the real node's containerd, where pods use them with
 // imagePullPolicy Never.
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { ClusterInfo } from './cluster.ts';
@@ -22,25 +22,32 @@ const TAG = 'test';
 /**
  * Builds `service`'s image from services/<service>/Dockerfile unless this run already did, and imports it into
  * the real node (which must be running: startRealNode). Files of one run share the build: the archive in the
- * run's directory marks it done; concurrent builds wait on the builder's machine-wide lock.
+ * run's directory marks it done. It is built in a directory of its own and renamed into place when complete, so a
+ * file that asks while another builds the same image never reads half an archive: it builds too (the builder's
+ * machine-wide lock orders the two, and BuildKit's cache makes the second one a matter of seconds).
  */
 export async function serviceImage(cluster: ClusterInfo, service: string): Promise<ServiceImage> {
   const dir = join(cluster.workdir, 'images');
   const archive = join(dir, `${service}.tar`);
   if (!existsSync(archive)) {
+    mkdirSync(dir, { recursive: true });
+    const own = mkdtempSync(join(dir, `.${service}-`));
     await new Promise<void>((resolve, reject) => {
       execFile(
         join(REPO_ROOT, 'tools/image/build'),
         [service],
         {
-          env: { ...process.env, IMAGE_TAG: TAG, IMAGES_DIR: dir, IMPORT: '1', NODE_CLUSTER_ONLY: cluster.kubeconfig },
+          env: { ...process.env, IMAGE_TAG: TAG, IMAGES_DIR: own, IMPORT: '1', NODE_CLUSTER_ONLY: cluster.kubeconfig },
           timeout: 900_000,
           maxBuffer: 16 * 1024 * 1024,
         },
         (err, _stdout, stderr) =>
           err ? reject(new Error(`tools/image/build ${service} failed:\n${stderr.trim() || err.message}`)) : resolve(),
       );
-    });
+    })
+      // Only a finished build's archive moves into place (a rename: readers see all of it or nothing).
+      .then(() => renameSync(join(own, `${service}.tar`), archive))
+      .finally(() => rmSync(own, { recursive: true, force: true }));
   }
   return { ref: `sre-platform.local/${service}:${TAG}`, archive, config: imageConfig(archive) };
 }

@@ -15,6 +15,7 @@ import { readContract } from '@sre-platform/contracts';
 import { startPeer, type Peer } from '@sre-platform/rocketchat-peer';
 import { cluster, eventually, REAL_NODE, REPO_ROOT, startRealNode, uniqueName } from '@sre-platform/test-platform';
 import { get, kustomize, parseManifests } from '@sre-platform/test-platform/manifests';
+import { isPodReady, kubectl, kubectlItems, kubectlOutput } from '@sre-platform/test-platform/kubectl';
 import { serviceImage } from '@sre-platform/test-platform/service-images';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -44,16 +45,7 @@ interface PodObj extends Obj {
 }
 
 const env = () => ({ ...process.env, KUBECONFIG: cluster().kubeconfig });
-async function kubectlOutput(args: string[], input?: string): Promise<{ stdout: string; stderr: string }> {
-  const child = run(join(cluster().kubernetesBin, 'kubectl'), args, { env: env(), maxBuffer: 32 << 20 });
-  child.child.stdin!.end(input ?? '');
-  return child.catch((err: { stderr?: string; message: string }) => {
-    throw new Error(`kubectl ${args.join(' ')}: ${err.stderr || err.message}`);
-  });
-}
-const kubectl = async (...args: string[]) => (await kubectlOutput(args)).stdout;
-const items = async <T = Obj>(...args: string[]) =>
-  (JSON.parse(await kubectl('get', ...args, '-o', 'json')) as { items: T[] }).items;
+const items = <T = Obj>(...args: string[]) => kubectlItems<T>(...args);
 const secretData = async (namespace: string, name: string) =>
   Object.fromEntries(
     Object.entries(
@@ -78,7 +70,7 @@ const podsOf = (w: unknown) =>
       .map(([k, v]) => `${k}=${v}`)
       .join(','),
   );
-const isReady = (p: PodObj) => p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+const isReady = (p: PodObj) => isPodReady(p);
 
 let peer: Peer;
 let images: { app: string; postgres: string };

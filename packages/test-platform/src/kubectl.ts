@@ -1,0 +1,32 @@
+// kubectl against the run's cluster (the pinned kubectl, the control plane's version), for tests that drive the
+// cluster as an operator or a deploy script would: stdin for manifests, failures with kubectl's own message.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import { cluster } from './index.ts';
+
+const run = promisify(execFile);
+
+/** Runs kubectl with `args` (and `input` on stdin) against the run's cluster; rejects with kubectl's stderr. */
+export async function kubectlOutput(args: string[], input?: string): Promise<{ stdout: string; stderr: string }> {
+  const child = run(join(cluster().kubernetesBin, 'kubectl'), args, {
+    env: { ...process.env, KUBECONFIG: cluster().kubeconfig },
+    maxBuffer: 64 << 20,
+  });
+  child.child.stdin!.end(input ?? '');
+  return child.catch((err: { stderr?: string; message: string }) => {
+    throw new Error(`kubectl ${args.join(' ')}: ${err.stderr || err.message}`);
+  });
+}
+
+/** kubectl's stdout. */
+export const kubectl = async (...args: string[]): Promise<string> => (await kubectlOutput(args)).stdout;
+
+/** The items of `kubectl get <args> -o json`. */
+export const kubectlItems = async <T>(...args: string[]): Promise<T[]> =>
+  (JSON.parse(await kubectl('get', ...args, '-o', 'json')) as { items: T[] }).items;
+
+/** A pod whose Ready condition is True. */
+export const isPodReady = (p: { status?: { conditions?: { type: string; status: string }[] } }): boolean =>
+  p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
