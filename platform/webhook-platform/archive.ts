@@ -16,13 +16,14 @@
 //
 // Only tracked files are read, through git: node_modules, .env files, certificates and build output never get in.
 // SOURCE_REF (a commit, branch or tag) archives that commit; without it, the checkout's tracked files as they are
-// now, committed or not (`git stash create`, which changes nothing in the checkout). Markdown links are rewritten to
+// now, committed or not (through a copy of the index: the checkout and its index are left alone). Markdown links are rewritten to
 // where their targets are in the archive; a link to a file the archive does not hold keeps its text, unlinked.
 // The archive is deterministic: names sorted, owner and group 0, every mtime the source commit's time, gzip without
 // a name or time, so the same sources give the same bytes.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -64,13 +65,29 @@ export interface ArchiveResult {
   out: string;
   files: number;
   sha256: string;
-  /** The commit archived, and whether uncommitted changes to tracked files were included. */
+  /** The commit archived (HEAD without SOURCE_REF), and whether uncommitted changes to tracked files were included. */
   source: string;
   dirty: boolean;
 }
 
 const git = (args: string[], input?: string): string =>
   execFileSync('git', args, { cwd: REPO, encoding: 'utf8', input, maxBuffer: 256 * 1024 * 1024 });
+
+/**
+ * The checkout's tracked files as they are now, committed or not, as a tree: `git add -u` into a copy of the index,
+ * then `git write-tree`. The checkout and its index are left alone; untracked and ignored files never get in.
+ */
+function worktreeTree(): string {
+  const scratch = mkdtempSync(join(tmpdir(), 'sre-archive-index-'));
+  try {
+    const env = { ...process.env, GIT_INDEX_FILE: join(scratch, 'index') };
+    copyFileSync(resolve(REPO, git(['rev-parse', '--git-path', 'index']).trim()), env.GIT_INDEX_FILE);
+    execFileSync('git', ['add', '-u'], { cwd: REPO, env });
+    return execFileSync('git', ['write-tree'], { cwd: REPO, env, encoding: 'utf8' }).trim();
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
 
 /** The folders a kustomization includes, itself first, transitively (repository paths). */
 function kustomizationDirs(ref: string, dir: string, seen = new Set<string>()): Set<string> {
@@ -146,8 +163,8 @@ ${parts.map((p) => `  - ${p}`).join('\n')}
 
 export async function buildArchive(out: string, sourceRef = process.env['SOURCE_REF']): Promise<ArchiveResult> {
   const head = git(['rev-parse', '--verify', `${sourceRef || 'HEAD'}^{commit}`]).trim();
-  const stash = sourceRef ? '' : git(['stash', 'create']).trim();
-  const ref = stash || head;
+  const ref = sourceRef ? head : worktreeTree();
+  const dirty = !sourceRef && ref !== git(['rev-parse', `${head}^{tree}`]).trim();
   const mtime = git(['log', '-1', '--format=%ct', head]).trim();
 
   // The bootstrap's own reader of the workspace manifests (local git only: no token, no network).
@@ -207,7 +224,7 @@ export async function buildArchive(out: string, sourceRef = process.env['SOURCE_
       files: files.length,
       sha256: createHash('sha256').update(gz).digest('hex'),
       source: head,
-      dirty: stash !== '',
+      dirty,
     };
   } finally {
     rmSync(stage, { recursive: true, force: true });
