@@ -16,8 +16,9 @@
 //
 // Only tracked files are read, through git: node_modules, .env files, certificates and build output never get in.
 // SOURCE_REF (a commit, branch or tag) archives that commit; without it, the checkout's tracked files as they are
-// now, committed or not (through a copy of the index: the checkout and its index are left alone). Markdown links are rewritten to
-// where their targets are in the archive; a link to a file the archive does not hold keeps its text, unlinked.
+// now, committed or not (through a copy of the index: the checkout and its index are left alone). Markdown links
+// are rewritten to where their targets are in the archive; a link to a file the archive does not hold keeps its
+// text, unlinked.
 // The archive is deterministic: names sorted, owner and group 0, every mtime the source commit's time, gzip without
 // a name or time, so the same sources give the same bytes.
 import { execFileSync } from 'node:child_process';
@@ -65,13 +66,14 @@ export interface ArchiveResult {
   out: string;
   files: number;
   sha256: string;
-  /** The commit archived (HEAD without SOURCE_REF), and whether uncommitted changes to tracked files were included. */
+  /** The commit archived: SOURCE_REF's, else HEAD. */
   source: string;
+  /** Without SOURCE_REF: whether the checkout's tracked files differ from HEAD (and those changes are in). */
   dirty: boolean;
 }
 
-const git = (args: string[], input?: string): string =>
-  execFileSync('git', args, { cwd: REPO, encoding: 'utf8', input, maxBuffer: 256 * 1024 * 1024 });
+const git = (args: string[]): string =>
+  execFileSync('git', args, { cwd: REPO, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
 
 /**
  * The checkout's tracked files as they are now, committed or not, as a tree: `git add -u` into a copy of the index,
