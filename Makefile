@@ -93,6 +93,10 @@ webhook-platform-deploy: ## deploy Part A (Rocket.Chat, GitLab, webhook-app) to 
 webhook-bootstrap: deps ## wire GitLab and Rocket.Chat for webhook-app, idempotently (GITLAB_URL, GITLAB_TOKEN, ...: platform/bootstrap/README.md)
 	@node platform/bootstrap/src/main.ts
 
+.PHONY: webhook-challenge-archive
+webhook-challenge-archive: deps ## the webhook challenge's deliverable: part-a/ and part-b/ in its layout, as dist/webhook-challenge.tar.gz (OUT=path; SOURCE_REF=commit)
+	@node platform/webhook-platform/archive.ts $(OUT)
+
 tools: ## install every pinned tool the tests use (cold: about 15 minutes, mostly compiling Kubernetes)
 	@tools/install $(TEST_TOOLS)
 

@@ -8,15 +8,7 @@ import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { REPO_ROOT } from '../../../packages/test-platform/src/tools.ts';
-
-/** The sections every part's README carries, as level-2 headings, in this order. */
-export const PART_SECTIONS = [
-  'How to run',
-  'Why these tools',
-  'Key challenges',
-  'Caveats and failure scenarios',
-  'Production differences',
-];
+import { level2Headings, PART_SECTIONS, relativeLinks } from '../markdown.ts';
 
 const tracked = execFileSync('git', ['ls-files', '-z'], { cwd: REPO_ROOT, encoding: 'utf8' })
   .split('\0')
@@ -30,36 +22,6 @@ function parts(): string[] {
     if (m) found.add(`${m[1]}/${m[2]}`);
   }
   return [...found].sort();
-}
-
-/** The level-2 headings of a markdown text, outside fenced code blocks. */
-export function level2Headings(markdown: string): string[] {
-  const headings: string[] = [];
-  let fenced = false;
-  for (const line of markdown.split('\n')) {
-    if (/^\s*(```|~~~)/.test(line)) fenced = !fenced;
-    else if (!fenced && line.startsWith('## ')) headings.push(line.slice(3).trim());
-  }
-  return headings;
-}
-
-/** Relative link targets of a markdown text (inline links and images), outside fenced code blocks. */
-export function relativeLinks(markdown: string): string[] {
-  const links: string[] = [];
-  let fenced = false;
-  for (const line of markdown.split('\n')) {
-    if (/^\s*(```|~~~)/.test(line)) {
-      fenced = !fenced;
-      continue;
-    }
-    if (fenced) continue;
-    for (const m of line.replace(/`[^`]*`/g, '').matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)) {
-      const target = m[1]!;
-      if (/^([a-z][a-z0-9+.-]*:|#)/i.test(target)) continue;
-      links.push(target.split('#')[0]!);
-    }
-  }
-  return links;
 }
 
 describe('every part has a README with the five sections', () => {
