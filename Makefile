@@ -97,7 +97,7 @@ webhook-bootstrap: deps ## wire GitLab and Rocket.Chat for webhook-app, idempote
 webhook-challenge-archive: deps ## the webhook challenge's deliverable: part-a/ and part-b/ in its layout, as dist/webhook-challenge.tar.gz (OUT=path; SOURCE_REF=commit)
 	@node platform/webhook-platform/archive.ts $(OUT)
 
-tools: ## install every pinned tool the tests use (cold: about 15 minutes, mostly compiling Kubernetes)
+tools: ## install every pinned tool the tests use (cold: about 25 minutes on 2 cores, mostly compiling Go programs)
 	@tools/install $(TEST_TOOLS)
 
 certs: deps ## deployment-api: a development CA, server and client (operator, reader) certificates in services/deployment-api/.certs (FORCE=1 reissues)
