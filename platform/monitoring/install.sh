@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs Part B's monitoring into the cluster of the current kubeconfig context: kube-prometheus-stack (pinned)
 # in namespace monitoring with prometheus-grafana-values.yaml, Grafana's admin Secret (a random password, created
-# once and kept), then webhook-app's ServiceMonitor, PrometheusRule and dashboard. Idempotent: a second run
+# once and kept), prometheus-adapter (pinned) with prometheus-metrics-adaptor-values.yaml, then webhook-app's
+# ServiceMonitor, PrometheusRule and dashboard. Idempotent: a second run
 # upgrades in place and keeps the password.
 #
 #   platform/monitoring/install.sh        # or: make monitoring-install
@@ -24,6 +25,9 @@ HELM_TIMEOUT=${HELM_TIMEOUT:-10m}
 KPS_CHART_VERSION=88.5.3
 KPS_CHART=oci://ghcr.io/prometheus-community/charts/kube-prometheus-stack
 RELEASE=kube-prometheus-stack
+# The one prometheus-metrics-adaptor-values.yaml was written for (its header; values.test.ts checks both agree).
+ADAPTER_CHART_VERSION=5.3.0
+ADAPTER_CHART=oci://ghcr.io/prometheus-community/charts/prometheus-adapter
 
 say() { echo "==> $*" >&2; }
 die() {
@@ -56,6 +60,12 @@ say "helm upgrade --install $RELEASE $KPS_CHART --version $KPS_CHART_VERSION"
   --namespace "$NAMESPACE" --values "$HERE/prometheus-grafana-values.yaml" \
   --wait --timeout "$HELM_TIMEOUT"
 
+# webhook-app's custom metrics for its HPA, from the stack's Prometheus (the values name it in namespace monitoring).
+say "helm upgrade --install prometheus-adapter $ADAPTER_CHART --version $ADAPTER_CHART_VERSION"
+"$HELM" upgrade --install prometheus-adapter "$ADAPTER_CHART" --version "$ADAPTER_CHART_VERSION" \
+  --namespace "$NAMESPACE" --values "$HERE/prometheus-metrics-adaptor-values.yaml" \
+  --set prometheus.url="http://$RELEASE-prometheus.$NAMESPACE.svc" \
+  --wait --timeout "$HELM_TIMEOUT"
 # The chart installed the monitoring.coreos.com CRDs the two objects below need.
 say "applying webhook-app's ServiceMonitor, PrometheusRule and dashboard"
 for file in webhook-app-service-monitor.yaml webhook-app-rules.yaml webhook-app-dashboard.yaml; do

@@ -173,4 +173,14 @@ describe('prometheus-grafana-values.yaml', () => {
     expect(readMonitoring('install.sh')).toContain(`KPS_CHART_VERSION=${chart.version}`);
     expect(readMonitoring('README.md')).toContain(pinned);
   });
+
+  it('install.sh and the README install the prometheus-adapter chart version its values were written for', () => {
+    const header = /chart prometheus-adapter (\d+\.\d+\.\d+)/.exec(
+      readMonitoring('prometheus-metrics-adaptor-values.yaml'),
+    );
+    expect(header, 'the values name their chart version').not.toBeNull();
+    const version = header![1]!;
+    expect(readMonitoring('install.sh')).toContain(`ADAPTER_CHART_VERSION=${version}`);
+    expect(readMonitoring('README.md')).toContain(`charts/prometheus-adapter \\\n  --version ${version}`);
+  });
 });
