@@ -2,7 +2,7 @@
 // every unpaid one and says what happened to each: 200 when all are paid, else a 502 problem.
 import { Counter, Gauge, Histogram, HttpProblem, type Registry, type ServiceApp } from '@sre-platform/service-kit';
 
-import { jsonDecimal } from './domain/money.ts';
+import { jsonDecimal } from '@sre-platform/currency';
 import type { Invoice, Invoices } from './invoices.ts';
 import type { Failure, Payer, PayerEvents, PayReport } from './payer.ts';
 

@@ -9,7 +9,7 @@
 import { migrate, type Database } from '@sre-platform/database';
 import { toPlainText } from '@sre-platform/service-kit';
 
-import { currencyExponent, toMinorUnits } from './domain/money.ts';
+import { currencyExponent, toMinorUnits } from '@sre-platform/currency';
 
 export interface Invoice {
   id: string;
@@ -26,6 +26,12 @@ export interface ClaimedInvoice extends Invoice {
   freshKey: boolean;
 }
 
+function seedMinor(value: string, currency: string): bigint {
+  const amount = toMinorUnits(value, currency);
+  if (!amount.ok) throw new Error(amount.reason);
+  return amount.minor;
+}
+
 /** The original's seed data, in minor units of each currency. */
 export const SEED = [
   { id: 'I1', value: '12.15', currency: 'EUR' },
@@ -33,7 +39,7 @@ export const SEED = [
   { id: 'I3', value: '66.13', currency: 'DKK' },
 ].map((s) => ({
   ...s,
-  minor: toMinorUnits(s.value, currencyExponent(s.currency)),
+  minor: seedMinor(s.value, s.currency),
   exponent: currencyExponent(s.currency),
 }));
 

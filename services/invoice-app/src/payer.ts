@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { GroupCommit } from '@sre-platform/database';
 
 import type { PaymentProvider, ProviderOutcome, UnknownReason } from './adapters/provider.ts';
-import { jsonDecimal } from './domain/money.ts';
+import { jsonDecimal } from '@sre-platform/currency';
 import type { ClaimedInvoice, Invoice, Invoices } from './invoices.ts';
 
 /**

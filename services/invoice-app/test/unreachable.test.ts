@@ -11,7 +11,7 @@ import { freePort } from '@sre-platform/service-kit/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { httpProvider, type ProviderOutcome } from '../src/adapters/provider.ts';
-import { jsonDecimal } from '../src/domain/money.ts';
+import { jsonDecimal } from '@sre-platform/currency';
 import { Invoices } from '../src/invoices.ts';
 import { Payer } from '../src/payer.ts';
 

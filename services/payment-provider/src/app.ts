@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Counter, HttpProblem, PlainText, Type, type Registry, type ServiceApp } from '@sre-platform/service-kit';
 
 import type { Config } from './config.ts';
-import { currencyExponent, isKnownCurrency, toMinorUnits } from './domain/money.ts';
+import { currencyExponent, isKnownCurrency, toMinorUnits } from '@sre-platform/currency';
 import { registerJsonParser, valueSource } from './json.ts';
 import type { Payments } from './payments.ts';
 

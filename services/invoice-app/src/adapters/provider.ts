@@ -5,7 +5,7 @@ import { Agent, type Dispatcher } from 'undici';
 
 export interface PaymentOrder {
   invoiceId: string;
-  /** The amount as a JSON value that serialises to an exact decimal number (see domain/money.ts). */
+  /** The amount as a JSON value that serialises to an exact decimal number (see @sre-platform/currency's money.ts). */
   value: unknown;
   currency: string;
 }

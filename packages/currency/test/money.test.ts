@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { currencyExponent, isKnownCurrency, toMinorUnits } from '../src/domain/money.ts';
+import { currencyExponent, isKnownCurrency, jsonDecimal, toDecimalString, toMinorUnits } from '../src/index.ts';
 
 const minor = (source: string, currency = 'EUR') => {
   const r = toMinorUnits(source, currency);
@@ -52,5 +52,24 @@ describe('isKnownCurrency', () => {
   it('knows ISO 4217 codes and nothing else', () => {
     for (const c of ['EUR', 'GBP', 'DKK', 'JPY', 'USD']) expect(isKnownCurrency(c), c).toBe(true);
     for (const c of ['XYZ', 'eur', 'EURO', '', 'E1R']) expect(isKnownCurrency(c), c).toBe(false);
+  });
+});
+
+describe('toDecimalString and jsonDecimal', () => {
+  it('writes minor units as the shortest exact decimal', () => {
+    expect(toDecimalString(1215n, 2)).toBe('12.15');
+    expect(toDecimalString(1200n, 2)).toBe('12');
+    expect(toDecimalString(1210n, 2)).toBe('12.1');
+    expect(toDecimalString(5n, 2)).toBe('0.05');
+    expect(toDecimalString(5n, 3)).toBe('0.005');
+    expect(toDecimalString(1500n, 0)).toBe('1500');
+    expect(toDecimalString(-1215n, 2)).toBe('-12.15');
+  });
+
+  it('puts the exact digits into JSON, even beyond what a double can hold', () => {
+    expect(JSON.stringify({ Value: jsonDecimal(1215n, 2) })).toBe('{"Value":12.15}');
+    expect(JSON.stringify({ Value: jsonDecimal(9007199254740993n, 2) })).toBe('{"Value":90071992547409.93}');
+    // ...which JSON.parse reads back as the nearest double, the best any JSON client can do.
+    expect(JSON.parse(JSON.stringify([jsonDecimal(6613n, 2)]))).toEqual([66.13]);
   });
 });
