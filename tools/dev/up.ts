@@ -12,8 +12,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+
+import { waitForProbe } from '@sre-platform/service-kit/testing';
 
 export interface UpEntry {
   name: string;
@@ -147,20 +148,12 @@ function start(entry: UpEntry & { cwd: string }, env: NodeJS.ProcessEnv): Runnin
 }
 
 async function waitReady(service: Running): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let last = 'no answer';
-  while (Date.now() < deadline) {
-    if (service.child.exitCode !== null) throw new Error(`${service.name} exited with ${service.child.exitCode}`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${service.port}/readyz`);
-      if (res.status === 200) return;
-      last = `readyz ${res.status}: ${await res.text()}`;
-    } catch (err) {
-      last = String(err);
-    }
-    await sleep(100);
-  }
-  throw new Error(`${service.name} not ready after ${READY_TIMEOUT_MS / 1000}s: ${last}`);
+  const wait = await waitForProbe(`http://127.0.0.1:${service.port}/readyz`, {
+    timeoutMs: READY_TIMEOUT_MS,
+    exited: () => service.child.exitCode,
+  });
+  if (!wait.ok && wait.exitCode !== undefined) throw new Error(`${service.name} exited with ${wait.exitCode}`);
+  if (!wait.ok) throw new Error(`${service.name} not ready after ${READY_TIMEOUT_MS / 1000}s: ${wait.last}`);
 }
 
 async function stopAll(running: Running[]): Promise<boolean> {

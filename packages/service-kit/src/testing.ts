@@ -42,6 +42,35 @@ export interface StartedProcess {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
+export type ProbeWait = { ok: true } | { ok: false; last: string; exitCode?: number };
+
+/**
+ * Polls a probe URL (a service's /readyz or /healthz) until it answers 200: the one readiness poll that tests'
+ * processes and `make up` share. It stops early when `exited()` returns the exit code of the process behind it,
+ * and gives up after `timeoutMs` with the last answer, for the caller's message.
+ */
+export async function waitForProbe(
+  url: string,
+  options: { timeoutMs: number; intervalMs?: number; exited?: () => number | null },
+): Promise<ProbeWait> {
+  const deadline = Date.now() + options.timeoutMs;
+  let last = 'no answer';
+  for (;;) {
+    const exitCode = options.exited?.() ?? null;
+    if (exitCode !== null) return { ok: false, last, exitCode };
+    try {
+      const res = await fetch(url);
+      const body = await res.text();
+      if (res.status === 200) return { ok: true };
+      last = `${url} answered ${res.status}: ${body.slice(0, 500)}`;
+    } catch (e) {
+      last = String(e);
+    }
+    if (Date.now() > deadline) return { ok: false, last };
+    await new Promise((r) => setTimeout(r, options.intervalMs ?? 100));
+  }
+}
+
 /**
  * Starts a service as a real process (Node runs the TypeScript directly) and waits until its
  * /readyz answers 200 (or, with `until: 'live'`, its /healthz: the process serves, its
@@ -64,25 +93,19 @@ export async function startProcess(
     child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
   );
   const url = `http://${options.host ?? '127.0.0.1'}:${env['PORT'] ?? '8080'}`;
+  const probe = options.until === 'live' ? 'healthz' : 'readyz';
   // Only a deadline for a process that will never be ready: generous, as loaded CI machines are slow to start one.
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
-  let lastError: string;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode} before ready: ${err || out}`);
-    try {
-      const probe = options.until === 'live' ? 'healthz' : 'readyz';
-      const res = await fetch(`${url}/${probe}`);
-      await res.arrayBuffer();
-      if (res.status === 200) break;
-      lastError = `${probe} answered ${res.status}`;
-    } catch (e) {
-      lastError = String(e);
-    }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`${entry} not ready at ${url}: ${lastError}\n${err}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
+  const wait = await waitForProbe(`${url}/${probe}`, {
+    timeoutMs: options.readyTimeoutMs ?? 60_000,
+    intervalMs: 50,
+    exited: () => child.exitCode,
+  });
+  if (!wait.ok && wait.exitCode !== undefined) {
+    throw new Error(`${entry} exited with ${wait.exitCode} before ready: ${err || out}`);
+  }
+  if (!wait.ok) {
+    child.kill('SIGKILL');
+    throw new Error(`${entry} not ready at ${url}: ${wait.last}\n${err}`);
   }
   return {
     child,
