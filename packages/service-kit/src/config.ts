@@ -47,8 +47,12 @@ export const baseConfigProperties = {
 export const BaseConfigSchema = Type.Object(baseConfigProperties);
 export type BaseConfig = Static<typeof BaseConfigSchema>;
 
+/** A configuration the service refuses to start with; the message always starts "invalid configuration: ". */
 export class ConfigError extends Error {
   override name = 'ConfigError';
+  constructor(detail: string) {
+    super(`invalid configuration: ${detail}`);
+  }
 }
 
 /**
@@ -66,7 +70,7 @@ export function loadConfig<T extends TObject>(schema: T, env: NodeJS.ProcessEnv 
   if (problems.length > 0) {
     const [first, ...rest] = problems;
     const more = rest.length > 0 ? ` (also invalid: ${rest.map((p) => p.name).join(', ')})` : '';
-    throw new ConfigError(`invalid configuration: ${first!.name} ${first!.message}${more}`);
+    throw new ConfigError(`${first!.name} ${first!.message}${more}`);
   }
   return Value.Clean(schema, candidate) as Static<T>;
 }

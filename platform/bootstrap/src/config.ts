@@ -61,9 +61,7 @@ export function withFileSecrets(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
     try {
       out[name] = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
     } catch (err) {
-      throw new ConfigError(
-        `invalid configuration: ${name}_FILE cannot be read (${(err as NodeJS.ErrnoException).code})`,
-      );
+      throw new ConfigError(`${name}_FILE cannot be read (${(err as NodeJS.ErrnoException).code})`);
     }
   }
   return out;

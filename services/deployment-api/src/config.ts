@@ -65,20 +65,20 @@ function groups(name: string, raw: string): Set<string> {
       .map((s) => s.trim())
       .filter((s) => s.length > 0),
   );
-  if (set.size === 0) throw new ConfigError(`invalid configuration: ${name} must list at least one group`);
+  if (set.size === 0) throw new ConfigError(`${name} must list at least one group`);
   return set;
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const c = loadConfig(ConfigSchema, env);
   if (c.LEASE_RENEW_DEADLINE_MS >= c.LEASE_DURATION_MS) {
-    throw new ConfigError('invalid configuration: LEASE_RENEW_DEADLINE_MS must be less than LEASE_DURATION_MS');
+    throw new ConfigError('LEASE_RENEW_DEADLINE_MS must be less than LEASE_DURATION_MS');
   }
   if (c.LEASE_RETRY_PERIOD_MS >= c.LEASE_RENEW_DEADLINE_MS) {
-    throw new ConfigError('invalid configuration: LEASE_RETRY_PERIOD_MS must be less than LEASE_RENEW_DEADLINE_MS');
+    throw new ConfigError('LEASE_RETRY_PERIOD_MS must be less than LEASE_RENEW_DEADLINE_MS');
   }
   if (c.RECONCILE_BACKOFF_CAP_MS < c.RECONCILE_BACKOFF_BASE_MS) {
-    throw new ConfigError('invalid configuration: RECONCILE_BACKOFF_CAP_MS must be at least RECONCILE_BACKOFF_BASE_MS');
+    throw new ConfigError('RECONCILE_BACKOFF_CAP_MS must be at least RECONCILE_BACKOFF_BASE_MS');
   }
   return {
     ...c,

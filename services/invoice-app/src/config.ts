@@ -36,13 +36,11 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const c = loadConfig(ConfigSchema, env);
   const base = new URL(c.PAYMENT_PROVIDER_URL);
   if (base.search || base.hash || base.username || base.password) {
-    throw new ConfigError(
-      'invalid configuration: PAYMENT_PROVIDER_URL must be a base URL without query, fragment or credentials',
-    );
+    throw new ConfigError('PAYMENT_PROVIDER_URL must be a base URL without query, fragment or credentials');
   }
   if (/\/payments\/pay\/?$/.test(base.pathname)) {
     throw new ConfigError(
-      'invalid configuration: PAYMENT_PROVIDER_URL is the base URL (e.g. http://payment-provider:8082); /payments/pay is appended',
+      'PAYMENT_PROVIDER_URL is the base URL (e.g. http://payment-provider:8082); /payments/pay is appended',
     );
   }
   const payUrl = new URL('payments/pay', base.href.endsWith('/') ? base.href : `${base.href}/`);

@@ -27,7 +27,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     .map((s) => s.trim())
     .filter(Boolean);
   if (c.FAULT_IDS !== undefined && (!ids || ids.length === 0)) {
-    throw new ConfigError('invalid configuration: FAULT_IDS must be a comma-separated list of invoice ids');
+    throw new ConfigError('FAULT_IDS must be a comma-separated list of invoice ids');
   }
   return { ...c, faultIds: ids ? new Set(ids) : undefined };
 }

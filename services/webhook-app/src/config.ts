@@ -52,15 +52,15 @@ function mapping(name: string, raw: string, keyLower: boolean): Record<string, s
   try {
     parsed = JSON.parse(raw);
   } catch {
-    throw new ConfigError(`invalid configuration: ${name} must be a JSON object of strings`);
+    throw new ConfigError(`${name} must be a JSON object of strings`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new ConfigError(`invalid configuration: ${name} must be a JSON object of strings`);
+    throw new ConfigError(`${name} must be a JSON object of strings`);
   }
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(parsed)) {
     if (typeof v !== 'string' || !/^[A-Za-z0-9_.@-]+$/.test(v)) {
-      throw new ConfigError(`invalid configuration: ${name}["${k}"] must be a Rocket.Chat username`);
+      throw new ConfigError(`${name}["${k}"] must be a Rocket.Chat username`);
     }
     out[keyLower ? k.toLowerCase() : k] = v;
   }
@@ -76,11 +76,11 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rocketchatAuth = { kind: 'login', user: c.ROCKETCHAT_USERNAME, password: c.ROCKETCHAT_PASSWORD };
   } else {
     throw new ConfigError(
-      'invalid configuration: ROCKETCHAT_USER_ID and ROCKETCHAT_AUTH_TOKEN (a personal access token), or ROCKETCHAT_USERNAME and ROCKETCHAT_PASSWORD, are required',
+      'ROCKETCHAT_USER_ID and ROCKETCHAT_AUTH_TOKEN (a personal access token), or ROCKETCHAT_USERNAME and ROCKETCHAT_PASSWORD, are required',
     );
   }
   if (c.DELIVERY_BACKOFF_CAP_MS < c.DELIVERY_BACKOFF_BASE_MS) {
-    throw new ConfigError('invalid configuration: DELIVERY_BACKOFF_CAP_MS must be at least DELIVERY_BACKOFF_BASE_MS');
+    throw new ConfigError('DELIVERY_BACKOFF_CAP_MS must be at least DELIVERY_BACKOFF_BASE_MS');
   }
   return {
     ...c,
