@@ -16,9 +16,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { toJson, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
-import { Code, ConnectError } from '@connectrpc/connect';
+import { ConnectError } from '@connectrpc/connect';
 
 import { deploymentClient } from './client.ts';
+import { codeName } from './connect-code.ts';
 import {
   DiffResponseSchema,
   GetDeploymentResponseSchema,
@@ -31,9 +32,6 @@ import {
 const CERTS = join(dirname(fileURLToPath(import.meta.url)), '..', '.certs');
 
 class UsageError extends Error {}
-
-/** not_found, permission_denied, ...: the names the Connect protocol uses on the wire. */
-const codeName = (code: Code) => Code[code].replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
 
 const USAGE = `usage: deployctl <list|get|set|unmanage|diff> [args] [flags]
   list [-n NAMESPACE] [-l SELECTOR] [--page-size N]   Deployments (every page unless --page-size)

@@ -32,6 +32,7 @@ import { codeToHttpStatus, errorToJsonBytes } from '@connectrpc/connect/protocol
 
 import type { Counter, Histogram, Logger } from '@sre-platform/service-kit';
 
+import { codeName } from '../connect-code.ts';
 import { Health } from '../gen/grpc/health/v1/health_pb.js';
 import { DeploymentService } from '../gen/sre_platform/deployments/v1/deployments_pb.js';
 import { allowed, callerFromSocket, callerKey, type RoleMapping } from './identity.ts';
@@ -72,9 +73,6 @@ function readTls(files: TlsFiles) {
     ca: readFileSync(files.clientCaFile),
   };
 }
-
-const codeName = (code: Code | undefined) =>
-  code === undefined ? 'ok' : Code[code].replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
 
 /** The caller's address, for logs about requests and connections this server refused. */
 const peerKey = createContextKey<string>('', { description: 'peer address' });
