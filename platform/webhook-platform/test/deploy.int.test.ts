@@ -4,8 +4,9 @@
 // which runs on this machine and which the pods reach at the node IP. Rocket.Chat, MongoDB and GitLab cannot run
 // here (their images are out of reach): the apiserver validates them, Pod Security admits their pods onto kwok
 // nodes, and nothing runs them. A second run changes nothing; Secrets are generated once and never printed.
-// The checks of the manifests on the apiserver live here too: they use the same namespaces, so two files applying
-// and deleting them would race.
+// The checks of the manifests on the apiserver live here too, and so does webhook-app's pipeline run by
+// gitlab-ci-local against this deployment (pipeline.suite.ts, after this file's own suite): they use the same
+// namespaces, so two files applying and deleting them would race.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -21,6 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 
 import { PART_A } from './part-a.ts';
+import { pipelineSuite } from './pipeline.suite.ts';
 
 const run = promisify(execFile);
 const DEPLOY = join(REPO_ROOT, 'platform/webhook-platform/deploy.sh');
@@ -334,6 +336,9 @@ describe('deploy.sh on the local cluster with its real node', () => {
     }
   });
 });
+
+// Last: the pipeline's deploy job changes webhook-app's image, which the suite above checks.
+pipelineSuite(() => ({ peer, bot: BOT.username }));
 
 /** The working set of each webhook-app namespace pod, from the kubelet's summary API (a figure, not an assertion). */
 async function reportMemory(): Promise<void> {

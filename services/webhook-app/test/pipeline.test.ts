@@ -66,6 +66,28 @@ describe('.gitlab-ci.yml', () => {
   });
 });
 
+describe('ci/gitlab-ci-local.yml, the file gitlab-ci-local runs here', () => {
+  const LOCAL = parse(readFileSync(new URL('../ci/gitlab-ci-local.yml', import.meta.url), 'utf8')) as Record<
+    string,
+    unknown
+  >;
+
+  it("includes the real file and replaces only the build job's script, with BuildKit into the real node", () => {
+    expect(Object.keys(LOCAL).sort()).toEqual(['build', 'include']);
+    expect(LOCAL['include']).toEqual([{ local: 'services/webhook-app/.gitlab-ci.yml' }]);
+    expect(Object.keys(LOCAL['build'] as object)).toEqual(['script']);
+    const script = JSON.stringify((LOCAL['build'] as { script: string[] }).script);
+    expect(script).toContain('IMAGE_TAG=\\"$CI_COMMIT_SHA\\" IMPORT=1 tools/image/build webhook-app');
+    expect(script).toContain('sre-platform.local/webhook-app:$CI_COMMIT_SHA');
+  });
+
+  it("validates against GitLab's CI schema", () => {
+    const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
+    const validate = ajv.compile(JSON.parse(readContract('gitlab/ci-schema.json')) as object);
+    expect(validate(LOCAL), JSON.stringify(validate.errors, null, 2)).toBe(true);
+  });
+});
+
 describe('the notify job', () => {
   it("builds a Push Hook that webhook-app's schema accepts, with the pipeline's commit first in the DM", () => {
     const event = pushEventFromCi(CI_ENV);
