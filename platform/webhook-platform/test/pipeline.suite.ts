@@ -21,7 +21,7 @@ import { dirname, join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 
 import type { Peer } from '@sre-platform/rocketchat-peer';
-import { cluster, eventually, REAL_NODE, REPO_ROOT } from '@sre-platform/test-platform';
+import { cluster, eventually, REAL_NODE, REPO_ROOT, toolBin } from '@sre-platform/test-platform';
 import { isPodReady, kubectl, kubectlItems } from '@sre-platform/test-platform/kubectl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -46,7 +46,7 @@ interface Run {
   ms: number;
 }
 
-/** git and rsync (gitlab-ci-local runs both); a missing one fails the suite, naming the install command. */
+/** git (gitlab-ci-local runs it); a missing one fails the suite, naming the install command. */
 function requireCommand(name: string, install: string): void {
   try {
     execFileSync(name, ['--version'], { stdio: 'ignore' });
@@ -133,8 +133,9 @@ function gitlabCiLocal(dir: string, variables: Record<string, string>, jobs: str
         cwd: dir,
         env: {
           ...env,
-          // The project's node and the pinned kubectl, where a runner's job image would have them.
-          PATH: `${dirname(process.execPath)}:${cluster().kubernetesBin}:${env['PATH'] ?? ''}`,
+          // The project's node and the pinned kubectl, where a runner's job image would have them, and the pinned
+          // rsync (gitlab-ci-local copies the project with it, even in shell mode).
+          PATH: `${dirname(process.execPath)}:${cluster().kubernetesBin}:${toolBin('rsync')}:${env['PATH'] ?? ''}`,
           // deploy's credentials: the test cluster's kubeconfig instead of the job pod's ServiceAccount.
           KUBECONFIG: cluster().kubeconfig,
           // build: tools/image/build imports only into the real node of this run's cluster.
@@ -189,7 +190,6 @@ export function pipelineSuite(context: () => { peer: Peer; bot: string }): void 
 
     beforeAll(async () => {
       requireCommand('git', 'apt-get install git');
-      requireCommand('rsync', 'apt-get install rsync');
       project = projectCopy();
       imageBefore = await deploymentImage();
       const clusterIP = await kubectl('get', 'service', '-n', NS, 'webhook-app', '-o', 'jsonpath={.spec.clusterIP}');
