@@ -32,6 +32,11 @@ function seedMinor(value: string, currency: string): bigint {
   return amount.minor;
 }
 
+/** Invoices in id order (UTF-16 code units, as JavaScript compares strings): claims and reports list them so. */
+export function byId(a: { id: string }, b: { id: string }): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
 /** The original's seed data, in minor units of each currency. */
 export const SEED = [
   { id: 'I1', value: '12.15', currency: 'EUR' },
@@ -146,7 +151,7 @@ export class Invoices {
     );
     return rows
       .map((r) => ({ ...toInvoice(r), attemptKey: r.attempt_key, attempts: r.attempts, freshKey: r.fresh_key }))
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      .sort(byId);
   }
 
   /**

@@ -7,7 +7,7 @@ import { GroupCommit } from '@sre-platform/database';
 
 import type { PaymentProvider, ProviderOutcome, UnknownReason } from './adapters/provider.ts';
 import { jsonDecimal } from '@sre-platform/currency';
-import type { ClaimedInvoice, Invoice, Invoices } from './invoices.ts';
+import { byId, type ClaimedInvoice, type Invoice, type Invoices } from './invoices.ts';
 
 /**
  * `unknown`: an earlier attempt may have reached the provider, and the last one did not even
@@ -135,9 +135,8 @@ export class Payer {
     await Promise.all(recordings);
     if (broken) throw broken.error;
     report.inProgress = await this.invoices.inProgress();
-    const order = (a: Invoice, b: Invoice) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-    report.paid.sort(order);
-    report.failed.sort((a, b) => order(a.invoice, b.invoice));
+    report.paid.sort(byId);
+    report.failed.sort((a, b) => byId(a.invoice, b.invoice));
     return report;
   }
 
