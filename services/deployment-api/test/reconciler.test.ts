@@ -9,6 +9,7 @@ import type { ClusterStore, StoreEvent } from '../src/kube/store.ts';
 import type { KubeWrites } from '../src/kube/writes.ts';
 import { createApiMetrics } from '../src/metrics.ts';
 import { Reconciler } from '../src/reconciler.ts';
+import { deploymentView } from './fixtures.ts';
 
 const NS = 'ns';
 const RESYNC_MS = 60_000;
@@ -36,17 +37,7 @@ function fakeCluster() {
 
   const manage = (name: string, replicas: number, specReplicas: number) => {
     managed.set(name, { metadata: { name, namespace: NS, generation: 1 }, spec: { replicas }, status: {} });
-    deployments.set(name, {
-      namespace: NS,
-      name,
-      uid: `uid-${name}`,
-      labels: {},
-      specReplicas,
-      currentReplicas: specReplicas,
-      readyReplicas: specReplicas,
-      availableReplicas: specReplicas,
-      updatedReplicas: specReplicas,
-    });
+    deployments.set(name, deploymentView(specReplicas, { namespace: NS, name }));
   };
   const store = {
     onEvent: (l: (e: StoreEvent) => void) => void listeners.push(l),
