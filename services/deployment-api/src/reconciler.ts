@@ -10,6 +10,7 @@ import { KubeError } from './kube/client.ts';
 import type { ClusterStore } from './kube/store.ts';
 import type { KubeWrites } from './kube/writes.ts';
 import type { ApiMetrics } from './metrics.ts';
+import { OwnWrites } from './own-writes.ts';
 import { WorkQueue, type WorkQueueOptions } from './workqueue.ts';
 
 export interface ReconcilerOptions {
@@ -22,107 +23,126 @@ export interface ReconcilerOptions {
   queue: Omit<WorkQueueOptions, 'process' | 'onError'>;
 }
 
-/** How long a scale write may take to show in the Deployment cache before it is not trusted. */
-const PENDING_MS = 5_000;
+/** What one reconcile asks of its queue, as controller-runtime's `Result`: look again after a while, or done. */
+export interface Result {
+  requeueAfterMs?: number;
+}
+const DONE: Result = {};
 
-export class Reconciler {
-  #o: ReconcilerOptions;
-  #queue: WorkQueue | undefined;
-  #resync: NodeJS.Timeout | undefined;
+/**
+ * The state of one leadership term: its queue, its resync timer and what it knows about its own
+ * writes. Created when leadership starts and dropped when it ends, so nothing crosses terms: a
+ * reconcile still in flight from an earlier term reads and writes only its own term.
+ */
+class Term {
+  readonly queue: WorkQueue;
+  readonly ownWrites = new OwnWrites();
   /**
-   * Scale writes whose watch event has not arrived yet (by the resourceVersion the write returned):
-   * until it does, the cache is behind, not drifted. Cleared by that event, or after PENDING_MS.
-   */
-  #pending = new Map<string, { resourceVersion: string; until: number }>();
-  /**
-   * The desired generation this leader has already brought the Deployment to. Together with the
+   * The desired generation this term has already brought the Deployment to. Together with the
    * status's observedGeneration (which survives failover, but is written after the scale), it tells
    * drift (the same generation again differs) from a new desired count.
    */
-  #applied = new Map<string, number>();
-  /** The last few resourceVersions the Deployment watch delivered per key (our write may arrive first). */
-  #recent = new Map<string, string[]>();
+  readonly applied = new Map<string, number>();
   /** When a Deployment change for a key arrived, for the drift-to-restored histogram. */
-  #changedAt = new Map<string, number>();
+  readonly changedAt = new Map<string, number>();
+  #resync: NodeJS.Timeout;
+
+  constructor(
+    queue: Omit<WorkQueueOptions, 'process'>,
+    reconcile: (term: Term, key: string) => Promise<Result>,
+    resync: () => void,
+    resyncIntervalMs: number,
+  ) {
+    this.queue = new WorkQueue({
+      ...queue,
+      process: async (key) => {
+        const result = await reconcile(this, key);
+        if (result.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
+      },
+    });
+    this.#resync = setInterval(resync, resyncIntervalMs);
+  }
+
+  /** Stops taking work and its resync; resolves when its in-flight reconciles are done. */
+  async stop(): Promise<void> {
+    clearInterval(this.#resync);
+    await this.queue.stop();
+  }
+}
+
+export class Reconciler {
+  #o: ReconcilerOptions;
+  #term: Term | undefined;
 
   constructor(o: ReconcilerOptions) {
     this.#o = o;
     o.store.onEvent((e) => {
-      if (!this.#queue) return;
+      const term = this.#term;
+      if (!term) return;
       if (e.type === 'hpa') {
-        if (e.target) this.#queue.add(keyOf(e.namespace, e.target));
+        if (e.target) term.queue.add(keyOf(e.namespace, e.target));
         return;
       }
       const key = keyOf(e.namespace, e.name);
-      if (e.type === 'deployment') {
-        if (this.#pending.get(key)?.resourceVersion === e.resourceVersion) {
-          this.#pending.delete(key); // our own write, seen: later events are someone else's
-        }
-        const recent = this.#recent.get(key) ?? [];
-        recent.push(e.resourceVersion);
-        if (recent.length > 8) recent.shift();
-        this.#recent.set(key, recent);
-        if (e.kind === 'delete') this.#recent.delete(key);
-      }
+      if (e.type === 'deployment') term.ownWrites.observed(key, e.resourceVersion, e.kind === 'delete');
       if (e.type === 'deployment' && o.store.managedFor(e.namespace, e.name)) {
-        this.#changedAt.set(key, performance.now());
-        this.#queue.add(key);
-      } else if (e.type === 'managed') this.#queue.add(key);
+        term.changedAt.set(key, performance.now());
+        term.queue.add(key);
+      } else if (e.type === 'managed') term.queue.add(key);
     });
   }
 
   get running(): boolean {
-    return this.#queue !== undefined;
+    return this.#term !== undefined;
   }
 
-  /** Called when this replica becomes the leader. */
+  /** Called when this replica becomes the leader: a new term. */
   start(): void {
-    if (this.#queue) return;
+    if (this.#term) return;
     const { metrics, logger } = this.#o;
-    this.#queue = new WorkQueue({
-      ...this.#o.queue,
-      process: (key) => this.reconcile(key),
-      onError: (key, err, retryInMs) => {
-        metrics.reconciles.inc({ result: 'error' });
-        logger.warn({ key, err: err instanceof Error ? err.message : String(err), retryInMs }, 'reconcile failed');
+    const term: Term = new Term(
+      {
+        ...this.#o.queue,
+        onError: (key, err, retryInMs) => {
+          metrics.reconciles.inc({ result: 'error' });
+          logger.warn({ key, err: err instanceof Error ? err.message : String(err), retryInMs }, 'reconcile failed');
+        },
       },
-    });
-    this.#enqueueAll();
-    this.#resync = setInterval(() => this.#enqueueAll(), this.#o.resyncIntervalMs);
+      (t, key) => this.#reconcile(t, key),
+      () => this.#enqueueAll(term),
+      this.#o.resyncIntervalMs,
+    );
+    this.#term = term;
+    this.#enqueueAll(term);
     logger.info('reconciler started');
   }
 
-  /** Called when leadership is lost or at shutdown; waits for in-flight reconciles. */
+  /** Called when leadership is lost or at shutdown; ends the term and waits for its in-flight reconciles. */
   async stop(): Promise<void> {
-    const q = this.#queue;
-    if (!q) return;
-    this.#queue = undefined;
-    clearInterval(this.#resync);
-    await q.stop();
-    this.#pending.clear();
-    this.#recent.clear();
-    this.#applied.clear();
-    this.#changedAt.clear();
-    this.#o.metrics.queueDepth.set(0);
+    const term = this.#term;
+    if (!term) return;
+    this.#term = undefined;
+    await term.stop();
+    if (!this.#term) this.#o.metrics.queueDepth.set(0); // unless a new term started meanwhile
     this.#o.logger.info('reconciler stopped');
   }
 
-  #enqueueAll(): void {
+  #enqueueAll(term: Term): void {
     for (const m of this.#o.store.listManaged()) {
-      this.#queue?.add(keyOf(m.metadata?.namespace ?? '', m.metadata?.name ?? ''));
+      term.queue.add(keyOf(m.metadata?.namespace ?? '', m.metadata?.name ?? ''));
     }
-    this.#o.metrics.queueDepth.set(this.#queue?.depth ?? 0);
+    this.#o.metrics.queueDepth.set(term.queue.depth);
   }
 
-  async reconcile(key: string): Promise<void> {
+  async #reconcile(term: Term, key: string): Promise<Result> {
     const { store, writes, metrics, logger } = this.#o;
-    metrics.queueDepth.set(this.#queue?.depth ?? 0);
+    metrics.queueDepth.set(term.queue.depth);
     const [namespace, name] = key.split('/') as [string, string];
     const managed = store.managedFor(namespace, name);
     if (!managed) {
-      this.#pending.delete(key);
-      this.#applied.delete(key);
-      return; // unmanaged: nothing to keep
+      term.ownWrites.forget(key);
+      term.applied.delete(key);
+      return DONE; // unmanaged: nothing to keep
     }
     const desired = managed.spec?.replicas ?? 0;
     const generation = managed.metadata?.generation ?? 0;
@@ -139,26 +159,22 @@ export class Reconciler {
     };
 
     if (assessment.state === 'drifted' && deployment) {
-      const pending = this.#pending.get(key);
-      if (pending && performance.now() < pending.until) {
+      const awaiting = term.ownWrites.awaitingMs(key);
+      if (awaiting !== undefined) {
         // Our own write is on its way through the watch, which will enqueue the key again; look
         // again when the wait expires in case it never comes (a relist skips it).
-        this.#queue?.addAfter(key, pending.until - performance.now() + 1);
-        return;
+        return { requeueAfterMs: awaiting + 1 };
       }
-      this.#pending.delete(key);
-      const drift = this.#applied.get(key) === generation || status.observedGeneration === generation;
+      const drift = term.applied.get(key) === generation || status.observedGeneration === generation;
       const was = deployment.specReplicas;
       const written = await writes.scaleDeployment(namespace, name, desired);
-      this.#applied.set(key, generation);
-      if (!this.#recent.get(key)?.includes(written)) {
-        this.#pending.set(key, { resourceVersion: written, until: performance.now() + PENDING_MS });
-      }
+      term.applied.set(key, generation);
+      term.ownWrites.wrote(key, written);
       next.state = 'in_sync';
       next.reason = '';
       const uid = deployment.uid || undefined;
       if (drift) {
-        const started = this.#changedAt.get(key);
+        const started = term.changedAt.get(key);
         if (started !== undefined) metrics.driftRestoreSeconds.observe((performance.now() - started) / 1000);
         metrics.driftRestored.inc({ namespace });
         metrics.reconciles.inc({ result: 'drift_restored' });
@@ -179,22 +195,23 @@ export class Reconciler {
         await this.#event(namespace, name, uid, 'Normal', 'Scaled', `scaled from ${was} to the desired ${desired}`);
       }
     } else {
-      if (assessment.state === 'in_sync') this.#applied.set(key, generation);
+      if (assessment.state === 'in_sync') term.applied.set(key, generation);
       metrics.reconciles.inc({ result: assessment.state });
       if (assessment.state === 'conflict' && status.state !== 'conflict') {
         await this.#event(namespace, name, deployment?.uid || undefined, 'Warning', 'HPAConflict', assessment.reason);
       }
     }
-    this.#changedAt.delete(key);
+    term.changedAt.delete(key);
 
     if (!sameStatus(status, next)) {
       try {
         await writes.patchManagedStatus(namespace, name, next);
       } catch (err) {
-        if (err instanceof KubeError && err.status === 404) return; // unmanaged meanwhile
+        if (err instanceof KubeError && err.status === 404) return DONE; // unmanaged meanwhile
         throw err;
       }
     }
+    return DONE;
   }
 
   async #event(

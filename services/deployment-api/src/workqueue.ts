@@ -55,20 +55,18 @@ export class WorkQueue {
     const failures = this.#failures.get(key) ?? 0;
     this.#failures.set(key, failures + 1);
     const delay = Math.min(this.#o.backoffCapMs, this.#o.backoffBaseMs * 2 ** failures);
-    clearTimeout(this.#retryTimers.get(key));
-    this.#retryTimers.set(
-      key,
-      setTimeout(() => {
-        this.#retryTimers.delete(key);
-        this.add(key);
-      }, delay),
-    );
+    this.#later(key, delay);
     return delay;
   }
 
   /** Adds the key after `ms` (a check that is due later, not a failure). */
   addAfter(key: string, ms: number): void {
     if (this.#stopped) return;
+    this.#later(key, ms);
+  }
+
+  /** One timer per key: a later request replaces an earlier one. */
+  #later(key: string, ms: number): void {
     clearTimeout(this.#retryTimers.get(key));
     this.#retryTimers.set(
       key,

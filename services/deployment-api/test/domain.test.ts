@@ -8,21 +8,9 @@ import {
   paginate,
   TokenError,
   versionOf,
-  type DeploymentView,
 } from '../src/domain/model.ts';
 import { parseSelector, SelectorError } from '../src/domain/selector.ts';
-
-const view = (specReplicas: number): DeploymentView => ({
-  namespace: 'a',
-  name: 'web',
-  uid: 'u-1',
-  labels: {},
-  specReplicas,
-  currentReplicas: specReplicas,
-  readyReplicas: specReplicas,
-  availableReplicas: specReplicas,
-  updatedReplicas: specReplicas,
-});
+import { deploymentView as view } from './fixtures.ts';
 
 describe('label selectors', () => {
   const labels = { app: 'web', tier: 'front', env: 'prod' };
