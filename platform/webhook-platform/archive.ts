@@ -43,7 +43,7 @@ import { parse } from 'yaml';
 import { rewriteRelativeLinks } from '../../tools/dev/markdown.ts';
 import { GitClient } from '../bootstrap/src/adapters/git.ts';
 import { pushedPaths } from '../bootstrap/src/steps.ts';
-import { PART_A } from './test/part-a.ts';
+import { PART_A } from './part-a.ts';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const DEFAULT_OUT = join(REPO, 'dist/webhook-challenge.tar.gz');

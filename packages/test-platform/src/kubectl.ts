@@ -27,6 +27,18 @@ export const kubectl = async (...args: string[]): Promise<string> => (await kube
 export const kubectlItems = async <T>(...args: string[]): Promise<T[]> =>
   (JSON.parse(await kubectl('get', ...args, '-o', 'json')) as { items: T[] }).items;
 
+/** A Secret's data, decoded. */
+export const secretData = async (namespace: string, name: string): Promise<Record<string, string>> =>
+  Object.fromEntries(
+    Object.entries(
+      (
+        JSON.parse(await kubectl('get', 'secret', '-n', namespace, name, '-o', 'json')) as {
+          data?: Record<string, string>;
+        }
+      ).data ?? {},
+    ).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+  );
+
 /** A pod whose Ready condition is True. */
 export const isPodReady = (p: { status?: { conditions?: { type: string; status: string }[] } }): boolean =>
   p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;

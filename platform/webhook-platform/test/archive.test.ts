@@ -16,7 +16,7 @@ import { level2Headings, PART_SECTIONS, relativeLinks } from '../../../tools/dev
 import { GitClient } from '../../bootstrap/src/adapters/git.ts';
 import { pushedPaths } from '../../bootstrap/src/steps.ts';
 import { PART_B_FILES } from '../archive.ts';
-import { PART_A } from './part-a.ts';
+import { PART_A } from '../part-a.ts';
 
 const kubectl = () => join(toolBin('kubernetes'), 'kubectl');
 const kustomize = (dir: string) => execFileSync(kubectl(), ['kustomize', dir], { encoding: 'utf8' });

@@ -16,12 +16,12 @@ import { readContract } from '@sre-platform/contracts';
 import { startPeer, type Peer } from '@sre-platform/rocketchat-peer';
 import { cluster, eventually, REAL_NODE, REPO_ROOT, startRealNode, uniqueName } from '@sre-platform/test-platform';
 import { get, kustomize, parseManifests } from '@sre-platform/test-platform/manifests';
-import { isPodReady, kubectl, kubectlItems, kubectlOutput } from '@sre-platform/test-platform/kubectl';
+import { isPodReady, kubectl, kubectlItems, kubectlOutput, secretData } from '@sre-platform/test-platform/kubectl';
 import { serviceImage } from '@sre-platform/test-platform/service-images';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 
-import { PART_A } from './part-a.ts';
+import { PART_A } from '../part-a.ts';
 import { pipelineSuite } from './pipeline.suite.ts';
 
 const run = promisify(execFile);
@@ -48,12 +48,6 @@ interface PodObj extends Obj {
 
 const env = () => ({ ...process.env, KUBECONFIG: cluster().kubeconfig });
 const items = <T = Obj>(...args: string[]) => kubectlItems<T>(...args);
-const secretData = async (namespace: string, name: string) =>
-  Object.fromEntries(
-    Object.entries(
-      (JSON.parse(await kubectl('get', 'secret', '-n', namespace, name, '-o', 'json')) as Obj).data ?? {},
-    ).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
-  );
 
 const str = (v: unknown, ...path: string[]) => get(v, ...path) as string;
 const rendered = Object.fromEntries(PART_A.map((dir) => [dir, parseManifests(kustomize(dir))]));

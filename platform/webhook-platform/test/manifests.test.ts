@@ -19,7 +19,7 @@ import {
 } from '@sre-platform/test-platform/manifests';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { PART_A } from './part-a.ts';
+import { PART_A } from '../part-a.ts';
 
 const str = (v: unknown, ...path: string[]) => get(v, ...path) as string | undefined;
 const list = (v: unknown, ...path: string[]) => (get(v, ...path) as unknown[] | undefined) ?? [];

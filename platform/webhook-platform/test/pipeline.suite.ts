@@ -22,7 +22,7 @@ import { stripVTControlCharacters } from 'node:util';
 
 import type { Peer } from '@sre-platform/rocketchat-peer';
 import { cluster, eventually, REAL_NODE, REPO_ROOT, toolBin } from '@sre-platform/test-platform';
-import { isPodReady, kubectl, kubectlItems } from '@sre-platform/test-platform/kubectl';
+import { isPodReady, kubectl, kubectlItems, secretData } from '@sre-platform/test-platform/kubectl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 
@@ -176,10 +176,6 @@ const appPods = async () =>
   (await kubectlItems<Pod>('pods', '-n', NS, '-l', 'app.kubernetes.io/name=webhook-app')).filter(
     (p) => !p.metadata.deletionTimestamp,
   );
-const secretKey = async (name: string, key: string) =>
-  Buffer.from(await kubectl('get', 'secret', '-n', NS, name, '-o', `jsonpath={.data.${key}}`), 'base64').toString(
-    'utf8',
-  );
 
 export function pipelineSuite(context: () => { peer: Peer; bot: string }): void {
   describe("webhook-app's pipeline, run by gitlab-ci-local in shell mode against the deployed platform", () => {
@@ -208,7 +204,7 @@ export function pipelineSuite(context: () => { peer: Peer; bot: string }): void 
         // The project's CI/CD variables, as the bootstrap sets them, for this cluster.
         DEPLOY_NAMESPACE: NS,
         WEBHOOK_URL: `http://${clusterIP}:8080/webhooks/gitlab`,
-        GITLAB_WEBHOOK_SECRET: await secretKey('webhook-app', 'GITLAB_WEBHOOK_SECRET'),
+        GITLAB_WEBHOOK_SECRET: (await secretData(NS, 'webhook-app'))['GITLAB_WEBHOOK_SECRET']!,
         // The runner's npm cache (the job's cache: key) is this machine's.
         npm_config_cache: execFileSync('npm', ['config', 'get', 'cache'], { encoding: 'utf8' }).trim(),
       };
