@@ -154,7 +154,8 @@ export async function bundle(
     platform: 'node',
     target: 'node24',
     format,
-    sourcemap: 'linked',
+    // Linked maps beside the bundle for images; inline for a binary, which is one file.
+    sourcemap: format === 'cjs' ? 'inline' : 'linked',
     sourcesContent: false,
     metafile: true,
     plugins: [ownSourceMapsOnly],

@@ -37,8 +37,14 @@ import { changelog } from './changelog.ts';
 
 /** What becomes a standalone binary: the workspace, and which of its bundle entries, under which name. */
 const BINARIES = [
-  { workspace: 'services/deployment-api', entry: 'main', name: 'deployment-api' },
-  { workspace: 'services/deployment-api', entry: 'deployctl', name: 'deployctl' },
+  // The server's young generation capped as in its image (services/deployment-api/Dockerfile).
+  {
+    workspace: 'services/deployment-api',
+    entry: 'main',
+    name: 'deployment-api',
+    execArgv: ['--max-semi-space-size=4'],
+  },
+  { workspace: 'services/deployment-api', entry: 'deployctl', name: 'deployctl', execArgv: [] },
 ];
 /** Node's fuse for single executable applications (doc/api/single-executable-applications.md). */
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
@@ -128,6 +134,8 @@ async function binaries(out: string, version: string, targets: string[], work: s
         disableExperimentalSEAWarning: true,
         useCodeCache: false,
         useSnapshot: false,
+        // Stack traces name src/ files: the CommonJS bundle carries its (own-code-only) map inline.
+        execArgv: ['--enable-source-maps', ...b.execArgv],
       }),
     );
     run(process.execPath, ['--experimental-sea-config', config]);

@@ -146,7 +146,7 @@ export function describeImage(spec: ImageSpec): void {
       const runtime = stages.at(-1)!;
       // Nothing from the build context: only the bundle's directory (its code, maps and kept node_modules).
       expect(runtime.filter((l) => l.startsWith('COPY '))).toEqual(['COPY --from=build /out ./']);
-      expect(runtime.find((l) => l.startsWith('ENV '))).toMatch(/NODE_OPTIONS=--enable-source-maps\b/);
+      expect(runtime.find((l) => l.startsWith('ENV '))).toMatch(/NODE_OPTIONS="?--enable-source-maps\b/);
       expect(runtime.find((l) => l.startsWith('ENV '))).toMatch(/NODE_ENV=production\b/);
       expect(runtime.at(-1)).toBe('CMD ["main.js"]');
     });
