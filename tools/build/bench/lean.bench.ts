@@ -1,8 +1,8 @@
 // Every service as its image runs it, TypeScript (the sources with type stripping, the layout the images had
 // before issue 17) against the esbuild bundle (tools/build/bundle.ts, what the images run now), interleaved in
 // the same run: time from spawn to /readyz 200, and resident memory once idle. The bundle runs with
-// --no-experimental-strip-types (it could not load a .ts file) and with and without --enable-source-maps (the
-// images keep it on, for stack traces that name the sources).
+// --no-experimental-strip-types (it could not load a .ts file), once with the NODE_OPTIONS its Dockerfile sets
+// (--enable-source-maps, for stack traces that name the sources) and once without source maps.
 //
 // Targets (issue 17): idle under 70 MiB and ready under 500 ms for every service. deployment-api runs against
 // its own local control plane (one Deployment; its 1,000-Deployment figure is deployment-api.bench.ts's).
@@ -122,9 +122,16 @@ try {
     const dir = join(work, service);
     await bundle(`services/${service}`, { out: dir });
     const entry = join(ROOT, 'services', service, 'src/main.ts');
+    // The node options the image sets (--enable-source-maps, and for some a young-generation cap).
+    const dockerfile = readFileSync(join(ROOT, 'services', service, 'Dockerfile'), 'utf8');
+    const imageOptions = (/NODE_OPTIONS=(?:"([^"]*)"|(\S+))/.exec(dockerfile) ?? []).slice(1).find(Boolean) ?? '';
     const variants: Variant[] = [
       { name: 'ts', cwd: ROOT, args: [entry] },
-      { name: 'bundle', cwd: dir, args: ['--no-experimental-strip-types', '--enable-source-maps', 'main.js'] },
+      {
+        name: 'bundle',
+        cwd: dir,
+        args: ['--no-experimental-strip-types', ...imageOptions.split(' ').filter(Boolean), 'main.js'],
+      },
       { name: 'bundle, no source maps', cwd: dir, args: ['--no-experimental-strip-types', 'main.js'] },
     ];
     const env = await environment(service);
