@@ -15,7 +15,7 @@
 //
 // --format cjs is for Node's single executable applications, whose main script is CommonJS on Node 24: it
 // allows no external package, and import.meta.url is the executable's file URL.
-import { cpSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, globSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire, isBuiltin } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -197,6 +197,13 @@ export async function bundle(
       copied.push(rel);
     }
   }
+  // The Dockerfiles build the bundle on the builder's platform for every target architecture
+  // (FROM --platform=$BUILDPLATFORM): right only while nothing in it is a native addon.
+  const native = globSync('node_modules/**/*.node', { cwd: out });
+  if (native.length > 0)
+    throw new Error(
+      `bundle: ${workspace} keeps native addons (${native.join(', ')}): build its image's bundle stage per target platform`,
+    );
   writeFileSync(
     join(out, 'package.json'),
     `${JSON.stringify({ name: manifest.name, version, private: true, type: format === 'esm' ? 'module' : 'commonjs' }, null, 2)}\n`,

@@ -140,6 +140,8 @@ export function describeImage(spec: ImageSpec): void {
 
     it('builds the bundle in the build stage and runs only the bundle, with source maps', () => {
       const build = stages.slice(0, -1).flat();
+      // Architecture-independent output, built once on the builder's platform for every target.
+      expect(stages[0]![0]).toMatch(/^FROM --platform=\$BUILDPLATFORM /);
       expect(build).toContainEqual(
         expect.stringMatching(new RegExp(`^RUN node tools/build/bundle\\.ts services/${spec.service} --out /out$`)),
       );
