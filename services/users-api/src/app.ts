@@ -134,8 +134,10 @@ export async function registerRoutes(app: ServiceApp, deps: AppDeps): Promise<vo
           302: {
             description: `a presigned GetObject URL, valid for AVATAR_URL_TTL_SECONDS (${config.AVATAR_URL_TTL_SECONDS} s)`,
             headers: { location: Type.String() },
+            type: 'null',
           },
           400: problemResponse('not an email'),
+          414: problemResponse('the path is longer than the server accepts'),
           404: problemResponse('no such user, or its avatar was not stored by this service'),
           503: unavailable,
         },

@@ -31,6 +31,8 @@ runMain(NAME, async () => {
     ],
     // DynamoDB or S3 down, unreachable or throttling: 503 with Retry-After, not a 500.
     unavailable: (err) => (err instanceof DependencyUnavailable ? err.dependency : undefined),
+    // GET /users/{email}/avatar: an email may be 254 characters (URL-encoded, up to three times that).
+    maxParamLength: 800,
   });
   service.logger.info({ config: redactConfig(ConfigSchema, config) }, 'configuration');
   const metrics = createAppMetrics(service.metrics.registry);
