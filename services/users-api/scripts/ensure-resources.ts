@@ -21,10 +21,12 @@ export interface Resources {
   region: string;
   table: string;
   bucket: string;
+  /** Else the SDK's default chain (the emulator accepts any). */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
 }
 
 export async function ensureResources(r: Resources): Promise<void> {
-  const common = { endpoint: r.endpoint, region: r.region };
+  const common = { endpoint: r.endpoint, region: r.region, ...(r.credentials ? { credentials: r.credentials } : {}) };
   const dynamodb = new DynamoDBClient(common);
   const s3 = new S3Client({ ...common, forcePathStyle: true });
   try {

@@ -76,7 +76,8 @@ export function limitedBody(
     if (!source.readableEnded) drain();
   });
   push(head);
-  if (sourceEnded) {
+  // 'end' may have been emitted between readHead and here (a small file arrives with its end in one chunk).
+  if (sourceEnded || source.readableEnded) {
     if (!body.destroyed) body.end();
   } else if (!body.destroyed) {
     source.on('data', onData);

@@ -44,6 +44,15 @@ describe('readHead + limitedBody', () => {
     expect(source.readableEnded).toBe(true);
   });
 
+  it("does not miss an 'end' emitted between the head and the body (a small file in one chunk)", async () => {
+    const source = new PassThrough();
+    source.end(Buffer.from('0123456789abcdef'));
+    const { head } = await readHead(source, 4);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(source.readableEnded).toBe(true);
+    expect(await text(limitedBody(source, head, false, 100, () => new Error('x')).body)).toBe('0123456789abcdef');
+  });
+
   it('accepts exactly the limit', async () => {
     const source = chunks('12345', '67890');
     const { head, ended } = await readHead(source, 2);
