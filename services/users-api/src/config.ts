@@ -25,7 +25,7 @@ export const ConfigSchema = Type.Object({
   STAGING_SWEEP_INTERVAL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
   // Uploads buffering a part for S3 at once (S3's smallest multipart part is 5 MiB, so lib-storage holds up
   // to one part per upload); more concurrent uploads wait, their sockets back-pressured. Bounds memory.
-  UPLOADS_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 256, default: 8 }),
+  UPLOADS_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 256, default: 6 }),
   // Each attempt of each AWS call; the SDK retries throttling and network errors within AWS_MAX_ATTEMPTS.
   AWS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 5000 }),
   AWS_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 10, default: 3 }),
