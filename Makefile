@@ -9,7 +9,7 @@ NODE_BIN := $(shell tools/install --path node)
 export PATH := $(NODE_BIN):$(PATH)
 DEPS_STAMP := node_modules/.sre-platform-deps
 # Everything the integration tests start; make test installs them first (cached after the first run).
-TEST_TOOLS := kubernetes etcd kwok helm prometheus prometheus-adapter prometheus-operator moto postgres shellcheck yamllint actionlint \
+TEST_TOOLS := kubernetes etcd kwok helm prometheus prometheus-adapter prometheus-operator moto schemathesis postgres shellcheck yamllint actionlint \
   netpol-analyzer kube-score wrk rsync kube-node containerd runc cni-plugins nftables pause coredns kube-network-policies buildkit base-images
 # What `make bench` runs on: a real PostgreSQL, and wrk as the load generator.
 BENCH_TOOLS := postgres wrk

@@ -135,6 +135,14 @@ recipe_moto() {
   smoke() { "$1/venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$VERSION')"; }
 }
 
+recipe_schemathesis() {
+  VERSION=$SCHEMATHESIS_VERSION
+  BIN=venv/bin
+  METHOD="pip schemathesis==$VERSION"
+  install_into() { pip_venv "$1" "schemathesis==$VERSION"; }
+  smoke() { "$1/venv/bin/st" --version | grep -q "$VERSION"; }
+}
+
 recipe_yamllint() {
   VERSION=$YAMLLINT_VERSION
   BIN=venv/bin

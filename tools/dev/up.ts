@@ -8,7 +8,12 @@
 // caller's environment wins, and a default URL on loopback whose port another service declares
 // (a peer, such as invoice-app's PAYMENT_PROVIDER_URL) moves with the offset, so that each checkout's
 // services talk to their own peers.
-import { spawn, type ChildProcess } from 'node:child_process';
+//
+// An entry may also declare "needs": ["aws-emulator"]: make up then starts one moto server (tools/install moto,
+// Python) on 127.0.0.1:4566 (+ offset), gives such services AWS_ENDPOINT_URL and dummy credentials (unless
+// the caller set AWS_ENDPOINT_URL: then that emulator is used and none is started), and runs the entry's
+// "setup" script (e.g. creating its table and bucket) to completion before the service starts.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -21,6 +26,29 @@ export interface UpEntry {
   entry: string;
   port: number;
   env?: Record<string, string>;
+  /** Local stand-ins make up starts first. */
+  needs?: 'aws-emulator'[];
+  /** A script run (node, in the workspace, with the service's environment) before the service starts. */
+  setup?: string;
+}
+
+/** Where make up's moto server listens (LocalStack's port, so that tools that assume it work too), before the offset. */
+export const AWS_EMULATOR_PORT = 4566;
+
+/**
+ * Points `env` (a service's environment) at the emulator, unless the caller set AWS_ENDPOINT_URL. Dummy
+ * credentials replace the caller's: real ones are never sent to an emulator.
+ */
+export function applyAwsEmulatorEnv(env: NodeJS.ProcessEnv, endpoint: string, callerEnv: NodeJS.ProcessEnv): void {
+  if (callerEnv['AWS_ENDPOINT_URL']) return;
+  for (const name of ['AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_ROLE_ARN'])
+    delete env[name];
+  Object.assign(env, {
+    AWS_ENDPOINT_URL: endpoint,
+    AWS_ACCESS_KEY_ID: 'local-emulator',
+    AWS_SECRET_ACCESS_KEY: 'local-emulator',
+    AWS_REGION: callerEnv['AWS_REGION'] || 'us-east-1',
+  });
 }
 
 interface Running extends UpEntry {
@@ -147,6 +175,39 @@ function start(entry: UpEntry & { cwd: string }, env: NodeJS.ProcessEnv): Runnin
   return { ...entry, child, exited };
 }
 
+/** Starts moto (installing it into the tool cache first if needed) and waits until it answers. */
+async function startAwsEmulator(port: number): Promise<{ endpoint: string; child: ChildProcess }> {
+  execFileSync(join(ROOT, 'tools/install'), ['moto'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const bin = execFileSync(join(ROOT, 'tools/install'), ['--path', 'moto'], { encoding: 'utf8' }).trim();
+  const child = spawn(join(bin, 'moto_server'), ['-H', '127.0.0.1', '-p', String(port)], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+  const endpoint = `http://127.0.0.1:${port}`;
+  const wait = await waitForProbe(`${endpoint}/moto-api/`, {
+    timeoutMs: READY_TIMEOUT_MS,
+    exited: () => child.exitCode,
+  });
+  if (!wait.ok) {
+    child.kill('SIGKILL');
+    throw new Error(`the AWS emulator (moto) did not start on ${endpoint}: ${wait.last}\n${err}`);
+  }
+  return { endpoint, child };
+}
+
+function runSetup(entry: UpEntry & { cwd: string }, env: NodeJS.ProcessEnv): Promise<void> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [entry.setup!], { cwd: entry.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    pipeLines(`${entry.name} setup`, child.stdout, process.stdout);
+    pipeLines(`${entry.name} setup`, child.stderr, process.stderr);
+    child.once('exit', (code) =>
+      code === 0 ? done() : fail(new Error(`${entry.name}'s setup ${entry.setup} exited with ${code}`)),
+    );
+  });
+}
+
 async function waitReady(service: Running): Promise<void> {
   const wait = await waitForProbe(`http://127.0.0.1:${service.port}/readyz`, {
     timeoutMs: READY_TIMEOUT_MS,
@@ -198,12 +259,44 @@ async function main(): Promise<number> {
     }
   }
   const envs = declared.map((e) => serviceEnv(e, declared, offset, process.env));
+  let emulator: { endpoint: string; child: ChildProcess } | undefined;
+  /** SIGTERM to the emulator's process group; resolves once it has exited (SIGKILL after 5 s). */
+  const stopEmulator = async () => {
+    const child = emulator?.child;
+    if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((done) => child.once('exit', done));
+    process.kill(-child.pid, 'SIGTERM');
+    const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+  if (entries.some((e) => e.needs?.includes('aws-emulator')) && !process.env['AWS_ENDPOINT_URL']) {
+    const port = AWS_EMULATOR_PORT + offset;
+    if (await portInUse(port)) {
+      process.stderr.write(`port ${port} (the AWS emulator) is already in use: is another \`make up\` running?\n`);
+      return 1;
+    }
+    emulator = await startAwsEmulator(port);
+    process.on('exit', () => {
+      if (emulator?.child.pid && emulator.child.exitCode === null) process.kill(-emulator.child.pid, 'SIGKILL');
+    });
+  }
+  try {
+    for (const [i, e] of entries.entries()) {
+      if (e.needs?.includes('aws-emulator') && emulator) applyAwsEmulatorEnv(envs[i]!, emulator.endpoint, process.env);
+      if (e.setup) await runSetup(e, envs[i]!);
+    }
+  } catch (err) {
+    process.stderr.write(`${String(err)}\n`);
+    await stopEmulator();
+    return 1;
+  }
   const running = entries.map((e, i) => start(e, envs[i]!));
   let stopping: Promise<boolean> | undefined;
   const stop = (why: string) => {
     if (!stopping) {
       process.stdout.write(`\n${why}: stopping ${running.length} service(s)...\n`);
-      stopping = stopAll(running);
+      stopping = stopAll(running).finally(stopEmulator);
     }
     return stopping;
   };
@@ -244,6 +337,7 @@ async function main(): Promise<number> {
           : `  ${e.name.padEnd(20)} ${name} from your environment`,
       ),
   );
+  if (emulator) rows.push(`  ${'aws-emulator (moto)'.padEnd(20)} ${emulator.endpoint}   (DynamoDB, S3)`);
   process.stdout.write(
     `\nsre-platform is up:\n${rows.join('\n')}\n${peers.length > 0 ? `\npeers:\n${peers.join('\n')}\n` : ''}\nCtrl-C stops everything.\n\n`,
   );

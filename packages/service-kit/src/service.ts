@@ -56,6 +56,8 @@ export interface ServiceOptions {
    * may succeed. Everything else it does not recognise stays a 500.
    */
   unavailable?: (error: unknown) => string | undefined;
+  /** Longest path parameter the router matches (Fastify's default: 100); longer ones get a 414. */
+  maxParamLength?: number;
 }
 
 export interface Service {
@@ -96,6 +98,22 @@ export function createService(options: ServiceOptions): Service {
     requestIdHeader: false,
     // Requests that node's HTTP parser refuses before Fastify sees them get the one error shape too.
     clientErrorHandler: clientErrorAsProblem,
+    // What the router refuses before any route (a malformed URL, a path parameter over maxParamLength) gets the
+    // one error shape too: Fastify's default answers these with plain JSON.
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      const status = typeof error.statusCode === 'number' && error.statusCode >= 400 ? error.statusCode : 400;
+      const detail =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? 'a path segment is longer than the server accepts'
+          : error.code === 'FST_ERR_BAD_URL'
+            ? 'malformed URL'
+            : titleFor(status);
+      void reply
+        .code(status)
+        .type(PROBLEM_CONTENT_TYPE)
+        .send(problem(status, detail, { instance: pathOf(request.url), requestId: request.id }));
+    },
+    ...(options.maxParamLength === undefined ? {} : { routerOptions: { maxParamLength: options.maxParamLength } }),
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();

@@ -146,6 +146,18 @@ describe('errors are application/problem+json', () => {
     expect(res.json().requestId).toBe(res.headers['x-request-id']);
   });
 
+  it('for what the router refuses: a path parameter over maxParamLength, a malformed URL', async () => {
+    const { service } = make();
+    service.app.get('/things/:id', () => ({ ok: true }));
+    const long = await service.app.inject(`/things/${'x'.repeat(101)}`);
+    expect(long.statusCode).toBe(414);
+    expect(long.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+    expect(long.json()).toMatchObject({ status: 414, detail: 'a path segment is longer than the server accepts' });
+    const bad = await service.app.inject('/things/%E0%A4%A');
+    expect(bad.statusCode).toBe(400);
+    expect(bad.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+  });
+
   it("for Fastify's own validation, listing every field error", async () => {
     const { service } = make();
     const res = await service.app.inject({ method: 'POST', url: '/items', payload: { name: '', extra: 1 } });

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { discover, formatLine, serviceEnv, shiftPeerUrl, type UpEntry } from '../up.ts';
+import { applyAwsEmulatorEnv, discover, formatLine, serviceEnv, shiftPeerUrl, type UpEntry } from '../up.ts';
 
 const UP = fileURLToPath(new URL('../up.ts', import.meta.url));
 
@@ -136,6 +136,27 @@ describe('make up', () => {
     expect(alive).toEqual([]);
     for (const s of services) await expect(fetch(`http://127.0.0.1:${s.port + offset}/healthz`)).rejects.toThrow();
   }, 180_000);
+
+  it('points a service that needs the AWS emulator at it, with dummy credentials, unless the caller names one', () => {
+    const env: NodeJS.ProcessEnv = {
+      AWS_ACCESS_KEY_ID: 'AKIAREAL',
+      AWS_SESSION_TOKEN: 'real',
+      AWS_PROFILE: 'prod',
+      KEEP: 'k',
+    };
+    applyAwsEmulatorEnv(env, 'http://127.0.0.1:4566', {});
+    expect(env).toEqual({
+      KEEP: 'k',
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:4566',
+      AWS_ACCESS_KEY_ID: 'local-emulator',
+      AWS_SECRET_ACCESS_KEY: 'local-emulator',
+      AWS_REGION: 'us-east-1',
+    });
+    const caller = { AWS_ENDPOINT_URL: 'http://localhost:4567', AWS_ACCESS_KEY_ID: 'x' };
+    const own = { ...caller };
+    applyAwsEmulatorEnv(own, 'http://127.0.0.1:4566', caller);
+    expect(own).toEqual(caller);
+  });
 
   it("gives a service the caller's variables over its defaults, and shifts peer URLs with the offset", () => {
     const entries: UpEntry[] = [

@@ -1,0 +1,240 @@
+// users-api against a ceiling measured in the same run on the same moto server:
+//  1. sustained POST /user with 1 MiB avatars (uploads/s, p99) vs the ceiling: a raw S3 PutObject of the same
+//     bytes plus a DynamoDB PutItem, from this process, at the same concurrency;
+//  2. the service's RSS under 32 concurrent 5 MiB uploads, over its idle RSS (streaming proven by memory);
+//  3. GET /users with 10,000 users: time to first byte, total, and the service's RSS while it streams.
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { fileURLToPath } from 'node:url';
+
+import { BatchWriteItemCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { CopyObjectCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { freePort, startProcess, type StartedProcess } from '@sre-platform/service-kit/testing';
+
+import { startMoto } from '../../../packages/test-platform/src/moto.ts';
+import { ensureResources } from '../scripts/ensure-resources.ts';
+
+const DURATION = Number(process.env['BENCH_DURATION_S'] ?? 6);
+const WARMUP = Number(process.env['BENCH_WARMUP_S'] ?? 2);
+const CONCURRENCY = 8;
+const MiB = 1024 * 1024;
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+const credentials = { accessKeyId: 'bench', secretAccessKey: 'bench' };
+
+function png(size: number): Buffer {
+  const b = Buffer.alloc(size, 0x5a);
+  Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(b);
+  return b;
+}
+
+const rssMiB = (pid: number) =>
+  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+
+const p = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+
+/** `CONCURRENCY` loops calling `op` until `seconds` have passed: ops/s and p99 (ms). */
+async function closedLoop(seconds: number, op: () => Promise<void>) {
+  const latencies: number[] = [];
+  const until = Date.now() + seconds * 1000;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (Date.now() < until) {
+        const s = performance.now();
+        await op();
+        latencies.push(performance.now() - s);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { rate: latencies.length / elapsed, p50: p(latencies, 0.5), p99: p(latencies, 0.99), n: latencies.length };
+}
+
+/**
+ * POST /user with a multipart body assembled from bytes (not FormData): the load generator shares the two cores
+ * with what it measures, and undici's FormData encoding cost it about 20 ms of CPU per 1 MiB request.
+ */
+const BOUNDARY = 'users-api-bench-boundary';
+async function postUser(url: string, avatar: Buffer) {
+  const head = Buffer.from(
+    `--${BOUNDARY}\r\nContent-Disposition: form-data; name="name"\r\n\r\nBench User\r\n` +
+      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="email"\r\n\r\n${randomUUID()}@bench.example.com\r\n` +
+      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="avatar"; filename="avatar.png"\r\nContent-Type: image/png\r\n\r\n`,
+  );
+  const body = Buffer.concat([head, avatar, Buffer.from(`\r\n--${BOUNDARY}--\r\n`)]);
+  const res = await fetch(`${url}/user`, {
+    method: 'POST',
+    headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
+    body,
+  });
+  await res.arrayBuffer();
+  if (res.status !== 201) throw new Error(`POST /user answered ${res.status}: ${await res.text().catch(() => '')}`);
+}
+
+/** While `work` runs, the highest RSS of `pid` sampled every 20 ms. */
+async function peakRss<T>(pid: number, work: () => Promise<T>): Promise<{ peak: number; result: T }> {
+  let peak = rssMiB(pid);
+  const timer = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 20);
+  try {
+    const result = await work();
+    return { peak: Math.max(peak, rssMiB(pid)), result };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** GET a URL: time to the first body byte, total, and bytes. */
+function timedGet(url: string): Promise<{ ttfbMs: number; totalMs: number; bytes: number; status: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    request(url, (res) => {
+      let ttfb = 0;
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => {
+        if (bytes === 0) ttfb = performance.now() - t0;
+        bytes += chunk.length;
+      });
+      res.on('end', () =>
+        resolve({ ttfbMs: ttfb, totalMs: performance.now() - t0, bytes, status: res.statusCode ?? 0 }),
+      );
+      res.on('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+const moto = await startMoto();
+const { endpoint, region } = moto.info;
+const sdk = { endpoint, region, credentials, forcePathStyle: true };
+const dynamodb = new DynamoDBClient(sdk);
+const s3 = new S3Client(sdk);
+let app: StartedProcess | undefined;
+try {
+  const table = `bench-users-${process.pid}`;
+  const bucket = `bench-avatars-${process.pid}`;
+  await ensureResources({ endpoint, region, table, bucket, credentials });
+  const port = await freePort();
+  app = await startProcess(MAIN, {
+    PORT: String(port),
+    LOG_LEVEL: 'error',
+    AWS_ENDPOINT_URL: endpoint,
+    AWS_REGION: region,
+    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+    USERS_TABLE: table,
+    AVATAR_BUCKET: bucket,
+    STAGING_SWEEP_INTERVAL_SECONDS: '3600',
+  });
+  const pid = app.child.pid!;
+  const oneMiB = png(MiB);
+
+  // 1. the ceiling, then the service, each after a warm-up at the same load
+  const ceilingOp = async () => {
+    const id = randomUUID();
+    await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: `ceiling/${id}`, Body: oneMiB, ContentType: 'image/png' }),
+    );
+    await dynamodb.send(
+      new PutItemCommand({
+        TableName: `${table}`,
+        Item: {
+          email: { S: `${id}@ceiling.example.com` },
+          name: { S: 'Ceiling' },
+          avatar_url: { S: `https://x/${id}` },
+        },
+        ConditionExpression: 'attribute_not_exists(email)',
+      }),
+    );
+  };
+  await closedLoop(WARMUP, ceilingOp);
+  const ceiling = await closedLoop(DURATION, ceilingOp);
+  // The calls the contract's staging design makes per user, from this process: what is left is the service's own cost.
+  const contractOp = async () => {
+    const id = randomUUID();
+    await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: `staging/${id}`, Body: oneMiB, ContentType: 'image/png' }),
+    );
+    await dynamodb.send(
+      new PutItemCommand({
+        TableName: table,
+        Item: {
+          email: { S: `${id}@contract.example.com` },
+          name: { S: 'Contract' },
+          avatar_url: { S: `https://x/${id}` },
+        },
+        ConditionExpression: 'attribute_not_exists(email)',
+      }),
+    );
+    await s3.send(
+      new CopyObjectCommand({
+        Bucket: bucket,
+        Key: `avatars/${id}.png`,
+        CopySource: `${bucket}/staging/${id}`,
+        ContentType: 'image/png',
+        MetadataDirective: 'REPLACE',
+      }),
+    );
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: `staging/${id}` }));
+  };
+  await closedLoop(WARMUP, contractOp);
+  const contract = await closedLoop(DURATION, contractOp);
+  await closedLoop(WARMUP, () => postUser(app!.url, oneMiB));
+  const service = await closedLoop(DURATION, () => postUser(app!.url, oneMiB));
+
+  // 2. RSS: idle (after the runs above, a GC's worth of settling), then 32 concurrent 5 MiB uploads
+  await new Promise((r) => setTimeout(r, 2000));
+  const idle = rssMiB(pid);
+  const fiveMiB = png(5 * MiB);
+  const burst = await peakRss(pid, async () => {
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: 32 }, () => postUser(app!.url, fiveMiB)));
+    return performance.now() - t0;
+  });
+
+  // 3. GET /users over 10,000 users (written straight to the table, 25 per batch)
+  const USERS = 10_000;
+  const existing = Math.round(
+    ceiling.n + contract.n + service.n + 32 + (ceiling.rate + contract.rate + service.rate) * WARMUP,
+  );
+  for (let i = 0; i < USERS; i += 25) {
+    await dynamodb.send(
+      new BatchWriteItemCommand({
+        RequestItems: {
+          [table]: Array.from({ length: 25 }, (_, j) => ({
+            PutRequest: {
+              Item: {
+                email: { S: `list-${i + j}@bench.example.com` },
+                name: { S: `List User ${i + j}` },
+                avatar_url: { S: `https://${bucket}.s3.${region}.amazonaws.com/avatars/${randomUUID()}.png` },
+              },
+            },
+          })),
+        },
+      }),
+    );
+  }
+  await timedGet(`${app.url}/users?limit=10`); // warm the route
+  const listIdle = rssMiB(pid);
+  const list = await peakRss(pid, () => timedGet(`${app!.url}/users`));
+  const count = (JSON.parse(await (await fetch(`${app.url}/users`)).text()) as unknown[]).length;
+
+  const f = (n: number, d = 1) => n.toFixed(d);
+  process.stdout.write(
+    [
+      `\nusers-api on moto, ${CONCURRENCY} concurrent clients, ${DURATION}s per measurement after a ${WARMUP}s warm-up`,
+      `ceiling, S3 PutObject 1 MiB + DynamoDB PutItem: ${f(ceiling.rate)} /s   p50 ${f(ceiling.p50)} ms   p99 ${f(ceiling.p99)} ms`,
+      `the staging design's calls (Put, PutItem, Copy, Delete): ${f(contract.rate)} /s   p50 ${f(contract.p50)} ms   p99 ${f(contract.p99)} ms   ratio to the ceiling ${(contract.rate / ceiling.rate).toFixed(2)}`,
+      `POST /user, 1 MiB avatar (multipart, streamed):  ${f(service.rate)} /s   p50 ${f(service.p50)} ms   p99 ${f(service.p99)} ms   ratio to the ceiling ${(service.rate / ceiling.rate).toFixed(2)}, to the design's calls ${(service.rate / contract.rate).toFixed(2)}`,
+      `RSS: idle ${f(idle)} MiB; peak under 32 concurrent 5 MiB uploads ${f(burst.peak)} MiB (+${f(burst.peak - idle)} MiB over idle; all 32 answered 201 in ${f(burst.result / 1000, 2)} s)`,
+      `GET /users, ${count} users (${USERS} listed + ~${existing} created above): TTFB ${f(list.result.ttfbMs)} ms, total ${f(list.result.totalMs)} ms, ${f(list.result.bytes / MiB, 2)} MiB; RSS ${f(listIdle)} -> peak ${f(list.peak)} MiB (+${f(list.peak - listIdle)})`,
+    ].join('\n') + '\n',
+  );
+} finally {
+  await app?.stop();
+  dynamodb.destroy();
+  s3.destroy();
+  await moto.stop();
+}

@@ -1,0 +1,91 @@
+// Creates the users table and the avatar bucket when they are missing: for `make up` and the benchmark,
+// against the local emulator only (AWS_ENDPOINT_URL is required). Real accounts get them from the IaC
+// (platform/aws), with encryption, versioning, the TLS-only policy and the lifecycle rules; this is the
+// same names and keys, nothing more, until `make up` deploys that template to the emulator.
+//   AWS_ENDPOINT_URL=http://127.0.0.1:5000 node services/users-api/scripts/ensure-resources.ts
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  waitUntilTableExists,
+} from '@aws-sdk/client-dynamodb';
+import {
+  CreateBucketCommand,
+  HeadBucketCommand,
+  PutBucketLifecycleConfigurationCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+
+export interface Resources {
+  endpoint: string;
+  region: string;
+  table: string;
+  bucket: string;
+  /** Else the SDK's default chain (the emulator accepts any). */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+}
+
+export async function ensureResources(r: Resources): Promise<void> {
+  const common = { endpoint: r.endpoint, region: r.region, ...(r.credentials ? { credentials: r.credentials } : {}) };
+  const dynamodb = new DynamoDBClient(common);
+  const s3 = new S3Client({ ...common, forcePathStyle: true });
+  try {
+    try {
+      await dynamodb.send(new DescribeTableCommand({ TableName: r.table }));
+    } catch (err) {
+      if ((err as { name?: string }).name !== 'ResourceNotFoundException') throw err;
+      await dynamodb.send(
+        new CreateTableCommand({
+          TableName: r.table,
+          AttributeDefinitions: [{ AttributeName: 'email', AttributeType: 'S' }],
+          KeySchema: [{ AttributeName: 'email', KeyType: 'HASH' }],
+          BillingMode: 'PAY_PER_REQUEST',
+        }),
+      );
+      await waitUntilTableExists({ client: dynamodb, maxWaitTime: 30 }, { TableName: r.table });
+    }
+    try {
+      await s3.send(new HeadBucketCommand({ Bucket: r.bucket }));
+    } catch (err) {
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status !== 404) throw err;
+      await s3.send(new CreateBucketCommand({ Bucket: r.bucket }));
+      // The contract's backstop: staging objects and unfinished multipart uploads expire after a day.
+      await s3.send(
+        new PutBucketLifecycleConfigurationCommand({
+          Bucket: r.bucket,
+          LifecycleConfiguration: {
+            Rules: [
+              {
+                ID: 'expire-staging',
+                Status: 'Enabled',
+                Filter: { Prefix: 'staging/' },
+                Expiration: { Days: 1 },
+                AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+              },
+            ],
+          },
+        }),
+      );
+    }
+  } finally {
+    dynamodb.destroy();
+    s3.destroy();
+  }
+}
+
+if (import.meta.main) {
+  const endpoint = process.env['AWS_ENDPOINT_URL'];
+  if (!endpoint) {
+    process.stderr.write('ensure-resources: AWS_ENDPOINT_URL is required (this script is for the local emulator)\n');
+    process.exit(1);
+  }
+  const r = {
+    endpoint,
+    region: process.env['AWS_REGION'] ?? 'us-east-1',
+    table: process.env['USERS_TABLE'] ?? 'users',
+    bucket: process.env['AVATAR_BUCKET'] ?? 'users-api-avatars',
+  };
+  await ensureResources(r);
+  process.stdout.write(`ensure-resources: table ${r.table} and bucket ${r.bucket} ready at ${endpoint}\n`);
+}
