@@ -6,10 +6,15 @@
 //
 // moto's CloudFormation creates every resource of this template but silently drops some of their properties
 // (versioning, lifecycle, public access block and ownership controls of AWS::S3::Bucket; AWS::S3::BucketPolicy as a
-// whole; a table's PointInTimeRecoverySpecification). reconcileEmulatorGaps() reads each of those back through the
-// service API and, only where the emulator lacks it, applies exactly what the template declares (taken from the
-// synthesized template, never a second copy), and reports what it had to apply. On real AWS nothing here runs; on
-// an emulator that honours the template the list comes back empty. test/deploy-local.int.test.ts pins moto's gaps.
+// whole; a table's PointInTimeRecoverySpecification; it stores SSESpecification but never reports it).
+// reconcileEmulatorGaps() reads each of those back through the service API and, only where the emulator lacks it,
+// applies exactly what the template declares (taken from the synthesized template, never a second copy), and reports
+// every gap it found: applied, or left out with the reason. Two are left out on purpose:
+// - the TLS-only bucket policy on a plain-HTTP endpoint: moto evaluates bucket policies, so `aws:SecureTransport`
+//   false would deny every call the service makes (on an https endpoint it is applied);
+// - table encryption: moto's UpdateTable has no SSESpecification, so there is nothing to apply it with.
+// On real AWS nothing here runs; on an emulator that honours the template the list is empty.
+// test/deploy-local.int.test.ts pins moto's gaps, so an upgrade that closes one shows up.
 import { parseArgs } from 'node:util';
 
 import {
@@ -22,7 +27,12 @@ import {
   waitUntilStackUpdateComplete,
   type Stack,
 } from '@aws-sdk/client-cloudformation';
-import { DescribeContinuousBackupsCommand, DynamoDBClient, UpdateContinuousBackupsCommand } from '@aws-sdk/client-dynamodb';
+import {
+  DescribeContinuousBackupsCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  UpdateContinuousBackupsCommand,
+} from '@aws-sdk/client-dynamodb';
 import {
   GetBucketLifecycleConfigurationCommand,
   GetBucketOwnershipControlsCommand,
@@ -67,14 +77,20 @@ export interface DeployedStack {
   irsaRoleArn?: string;
   /** Logical id -> physical id of every resource CloudFormation created. */
   resources: Record<string, { type: string; physicalId: string }>;
-  /** What the emulator's CloudFormation dropped and deployLocal applied through the service API instead. */
-  emulatorGaps: string[];
+  /** What the emulator's CloudFormation dropped: applied through the service API instead, or left out (and why). */
+  emulatorGaps: EmulatorGap[];
 }
 
 /** Not a real issuer: the local cluster is not EKS; the IRSA role is created so its trust policy is checked too. */
 export const PLACEHOLDER_OIDC_ISSUER = 'oidc.eks.us-east-1.amazonaws.com/id/00000000000000000000000000000000';
 
-type Template = { Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }> };
+export interface EmulatorGap {
+  property: string;
+  action: 'applied' | 'left out';
+  why?: string;
+}
+
+export type Template = { Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }> };
 
 export async function deployLocal(options: DeployLocalOptions): Promise<DeployedStack> {
   const region = options.region ?? 'us-east-1';
@@ -143,7 +159,9 @@ export async function deployLocal(options: DeployLocalOptions): Promise<Deployed
     };
     deployed.emulatorGaps = await reconcileEmulatorGaps(template, deployed, clientConfig);
     if (deployed.emulatorGaps.length > 0) {
-      log(`applied what the emulator's CloudFormation dropped: ${deployed.emulatorGaps.join(', ')}`);
+      for (const g of deployed.emulatorGaps) {
+        log(`emulator gap: ${g.property} ${g.action}${g.why ? ` (${g.why})` : ''}`);
+      }
     }
     return deployed;
   } finally {
@@ -176,18 +194,19 @@ export async function reconcileEmulatorGaps(
   template: Template,
   deployed: Pick<DeployedStack, 'tableName' | 'bucketName' | 'resources'>,
   clientConfig: { endpoint: string; region: string; credentials: { accessKeyId: string; secretAccessKey: string } },
-): Promise<string[]> {
-  const gaps: string[] = [];
+): Promise<EmulatorGap[]> {
+  const gaps: EmulatorGap[] = [];
+  const applied = (property: string) => gaps.push({ property, action: 'applied' });
   const s3 = new S3Client({ ...clientConfig, forcePathStyle: true });
   const dynamo = new DynamoDBClient(clientConfig);
   try {
     const Bucket = deployed.bucketName;
-    const [bucketId, bucket] = only(template, 'AWS::S3::Bucket');
+    const [, bucket] = only(template, 'AWS::S3::Bucket');
 
     const versioning = bucket['VersioningConfiguration'] as { Status: 'Enabled' | 'Suspended' } | undefined;
     if (versioning && (await s3.send(new GetBucketVersioningCommand({ Bucket }))).Status !== versioning.Status) {
       await s3.send(new PutBucketVersioningCommand({ Bucket, VersioningConfiguration: { Status: versioning.Status } }));
-      gaps.push('S3 VersioningConfiguration');
+      applied('S3 VersioningConfiguration');
     }
 
     const lifecycle = bucket['LifecycleConfiguration'] as { Rules: CfnLifecycleRule[] } | undefined;
@@ -198,27 +217,33 @@ export async function reconcileEmulatorGaps(
           LifecycleConfiguration: { Rules: lifecycle.Rules.map(toApiLifecycleRule) },
         }),
       );
-      gaps.push('S3 LifecycleConfiguration');
+      applied('S3 LifecycleConfiguration');
     }
 
     const pab = bucket['PublicAccessBlockConfiguration'] as Record<string, boolean> | undefined;
     if (pab && !(await exists(() => s3.send(new GetPublicAccessBlockCommand({ Bucket }))))) {
       await s3.send(new PutPublicAccessBlockCommand({ Bucket, PublicAccessBlockConfiguration: pab }));
-      gaps.push('S3 PublicAccessBlockConfiguration');
+      applied('S3 PublicAccessBlockConfiguration');
     }
 
     const ownership = bucket['OwnershipControls'] as { Rules: { ObjectOwnership: ObjectOwnership }[] } | undefined;
     if (ownership && !(await exists(() => s3.send(new GetBucketOwnershipControlsCommand({ Bucket }))))) {
       await s3.send(new PutBucketOwnershipControlsCommand({ Bucket, OwnershipControls: ownership }));
-      gaps.push('S3 OwnershipControls');
+      applied('S3 OwnershipControls');
     }
 
-    const [, policy] = only(template, 'AWS::S3::BucketPolicy');
     if (!(await exists(() => s3.send(new GetBucketPolicyCommand({ Bucket }))))) {
-      const attributes = { [bucketId]: { Ref: Bucket, Arn: `arn:aws:s3:::${Bucket}` } };
-      const document = resolveIntrinsics(policy['PolicyDocument'], attributes);
-      await s3.send(new PutBucketPolicyCommand({ Bucket, Policy: JSON.stringify(document) }));
-      gaps.push('AWS::S3::BucketPolicy');
+      if (new URL(clientConfig.endpoint).protocol !== 'https:') {
+        gaps.push({
+          property: 'AWS::S3::BucketPolicy',
+          action: 'left out',
+          why: 'the endpoint is plain HTTP: its aws:SecureTransport deny would refuse every call',
+        });
+      } else {
+        const document = bucketPolicyDocument(template, Bucket);
+        await s3.send(new PutBucketPolicyCommand({ Bucket, Policy: JSON.stringify(document) }));
+        applied('AWS::S3::BucketPolicy');
+      }
     }
 
     const [, table] = only(template, 'AWS::DynamoDB::Table');
@@ -234,7 +259,18 @@ export async function reconcileEmulatorGaps(
             PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
           }),
         );
-        gaps.push('DynamoDB PointInTimeRecoverySpecification');
+        applied('DynamoDB PointInTimeRecoverySpecification');
+      }
+    }
+    const sse = table['SSESpecification'] as { SSEEnabled: boolean } | undefined;
+    if (sse?.SSEEnabled) {
+      const described = await dynamo.send(new DescribeTableCommand({ TableName: deployed.tableName }));
+      if (described.Table?.SSEDescription?.Status !== 'ENABLED') {
+        gaps.push({
+          property: 'DynamoDB SSESpecification',
+          action: 'left out',
+          why: "the emulator does not report the table's encryption, and has no UpdateTable SSESpecification",
+        });
       }
     }
     return gaps;
@@ -242,6 +278,15 @@ export async function reconcileEmulatorGaps(
     s3.destroy();
     dynamo.destroy();
   }
+}
+
+/** The template's bucket policy document with the bucket's name and ARN filled in. */
+export function bucketPolicyDocument(template: Template, bucketName: string): unknown {
+  const [bucketId] = only(template, 'AWS::S3::Bucket');
+  const [, policy] = only(template, 'AWS::S3::BucketPolicy');
+  return resolveIntrinsics(policy['PolicyDocument'], {
+    [bucketId]: { Ref: bucketName, Arn: `arn:aws:s3:::${bucketName}` },
+  });
 }
 
 /** Whether a Get* call finds its configuration (false on the S3 "no such configuration" errors). */
