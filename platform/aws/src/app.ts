@@ -68,7 +68,8 @@ export function buildApp(settings: UsersApiSettings, app = new App()): { app: Ap
   const stack = new UsersApiStack(app, 'UsersApi', {
     ...rest,
     stackName,
-    description: 'users-api: DynamoDB users table, S3 avatar bucket, least-privilege policy, IRSA and Pod Identity roles',
+    description:
+      'users-api: DynamoDB users table, S3 avatar bucket, least-privilege policy, IRSA and Pod Identity roles',
     serviceAccount: { namespace, name: serviceAccount },
     // No BootstrapVersion parameter and rule: the stack has no assets (a test pins it), so the rule would protect
     // nothing, and emulators cannot resolve its SSM parameter. `cdk deploy` still uses the bootstrap roles.

@@ -115,16 +115,26 @@ export async function deployLocal(options: DeployLocalOptions): Promise<Deployed
   const cfn = new CloudFormationClient(clientConfig);
   try {
     const existing = await describeStack(cfn, stackName);
-    const body = { StackName: stackName, TemplateBody: JSON.stringify(template), Capabilities: ['CAPABILITY_IAM' as const] };
+    const body = {
+      StackName: stackName,
+      TemplateBody: JSON.stringify(template),
+      Capabilities: ['CAPABILITY_IAM' as const],
+    };
     if (!existing) {
       log(`creating stack ${stackName} at ${options.endpoint}`);
       await cfn.send(new CreateStackCommand(body));
-      await waitUntilStackCreateComplete({ client: cfn, maxWaitTime: 300, minDelay: 1, maxDelay: 5 }, { StackName: stackName });
+      await waitUntilStackCreateComplete(
+        { client: cfn, maxWaitTime: 300, minDelay: 1, maxDelay: 5 },
+        { StackName: stackName },
+      );
     } else {
       log(`updating stack ${stackName} at ${options.endpoint}`);
       try {
         await cfn.send(new UpdateStackCommand(body));
-        await waitUntilStackUpdateComplete({ client: cfn, maxWaitTime: 300, minDelay: 1, maxDelay: 5 }, { StackName: stackName });
+        await waitUntilStackUpdateComplete(
+          { client: cfn, maxWaitTime: 300, minDelay: 1, maxDelay: 5 },
+          { StackName: stackName },
+        );
       } catch (err) {
         if (!/No updates are to be performed/i.test(String(err))) throw err;
       }
@@ -135,10 +145,12 @@ export async function deployLocal(options: DeployLocalOptions): Promise<Deployed
     const listed = await cfn.send(new DescribeStackResourcesCommand({ StackName: stackName }));
     // moto lists the resources its CloudFormation skipped (AWS::S3::BucketPolicy) without an id or type.
     const resources = Object.fromEntries(
-      (listed.StackResources ?? []).filter((r) => r.LogicalResourceId).map((r) => [
-        r.LogicalResourceId ?? '',
-        { type: r.ResourceType ?? '', physicalId: r.PhysicalResourceId ?? '' },
-      ]),
+      (listed.StackResources ?? [])
+        .filter((r) => r.LogicalResourceId)
+        .map((r) => [
+          r.LogicalResourceId ?? '',
+          { type: r.ResourceType ?? '', physicalId: r.PhysicalResourceId ?? '' },
+        ]),
     );
     const need = (key: string) => {
       const v = out[key];
@@ -250,8 +262,7 @@ export async function reconcileEmulatorGaps(
     const pitr = table['PointInTimeRecoverySpecification'] as { PointInTimeRecoveryEnabled: boolean } | undefined;
     if (pitr?.PointInTimeRecoveryEnabled) {
       const backups = await dynamo.send(new DescribeContinuousBackupsCommand({ TableName: deployed.tableName }));
-      const status =
-        backups.ContinuousBackupsDescription?.PointInTimeRecoveryDescription?.PointInTimeRecoveryStatus;
+      const status = backups.ContinuousBackupsDescription?.PointInTimeRecoveryDescription?.PointInTimeRecoveryStatus;
       if (status !== 'ENABLED') {
         await dynamo.send(
           new UpdateContinuousBackupsCommand({
@@ -330,7 +341,11 @@ export function toApiLifecycleRule(rule: CfnLifecycleRule): LifecycleRule {
       ? { NoncurrentVersionExpiration: { NoncurrentDays: rule.NoncurrentVersionExpiration.NoncurrentDays } }
       : {}),
     ...(rule.AbortIncompleteMultipartUpload
-      ? { AbortIncompleteMultipartUpload: { DaysAfterInitiation: rule.AbortIncompleteMultipartUpload.DaysAfterInitiation } }
+      ? {
+          AbortIncompleteMultipartUpload: {
+            DaysAfterInitiation: rule.AbortIncompleteMultipartUpload.DaysAfterInitiation,
+          },
+        }
       : {}),
   };
 }

@@ -73,7 +73,11 @@ describe('users-api stack deployed to moto through CloudFormation', () => {
       bucketArn: `arn:aws:s3:::${names.bucketName}`,
       tableArn: expect.stringMatching(new RegExp(`^arn:aws:dynamodb:us-east-1:\\d{12}:table/${names.tableName}$`)),
     });
-    expect(Object.values(deployed.resources).map((r) => r.type).sort()).toEqual([
+    expect(
+      Object.values(deployed.resources)
+        .map((r) => r.type)
+        .sort(),
+    ).toEqual([
       'AWS::DynamoDB::Table',
       'AWS::IAM::ManagedPolicy',
       'AWS::IAM::Role',

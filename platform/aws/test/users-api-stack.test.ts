@@ -16,7 +16,8 @@ function template(overrides: Partial<UsersApiSettings> = {}): Template {
 
 const bucketId = (t: Template) => Object.keys(t.findResources('AWS::S3::Bucket'))[0]!;
 const tableId = (t: Template) => Object.keys(t.findResources('AWS::DynamoDB::Table'))[0]!;
-const roleId = (t: Template, prefix: string) => Object.keys(t.findResources('AWS::IAM::Role')).find((id) => id.startsWith(prefix))!;
+const roleId = (t: Template, prefix: string) =>
+  Object.keys(t.findResources('AWS::IAM::Role')).find((id) => id.startsWith(prefix))!;
 const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 const objectsOf = (id: string, prefix: string) => ({ 'Fn::Join': ['', [arnOf(id), `/${prefix}*`]] });
 
@@ -38,7 +39,9 @@ describe('users-api stack', () => {
     const { app, stack } = buildApp({ ...DEFAULT_SETTINGS, oidcIssuer: ISSUER });
     const artifact = app.synth().getStackArtifact(stack.artifactId);
     // The only "asset" is the template itself, which the CLI uploads: nothing to build, nothing to bootstrap for.
-    expect(artifact.assets.filter((a) => a.packaging !== 'file' || !String(a.path).endsWith('.template.json'))).toEqual([]);
+    expect(artifact.assets.filter((a) => a.packaging !== 'file' || !String(a.path).endsWith('.template.json'))).toEqual(
+      [],
+    );
   });
 
   it('the table: email partition key, on-demand, point-in-time recovery, encrypted, retained with deletion protection', () => {
