@@ -51,6 +51,7 @@ lint: deps ## eslint (type-aware), prettier, tsc, shellcheck, buf lint, helm lin
 	@npx buf lint services/deployment-api
 	@tools/install helm
 	@"$$(tools/install --path helm)/helm" lint --strict --quiet services/deployment-api/chart
+	@"$$(tools/install --path helm)/helm" lint --strict --quiet services/users-api/chart
 	@echo "==> lint: clean"
 
 format: deps ## rewrite files with prettier and eslint --fix

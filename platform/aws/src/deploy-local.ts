@@ -192,7 +192,7 @@ async function describeStack(cfn: CloudFormationClient, stackName: string): Prom
   }
 }
 
-function only<T>(template: Template, type: string): [string, Record<string, unknown>] {
+function only(template: Template, type: string): [string, Record<string, unknown>] {
   const found = Object.entries(template.Resources).filter(([, r]) => r.Type === type);
   if (found.length !== 1) throw new Error(`expected one ${type} in the template, found ${found.length}`);
   const [id, r] = found[0]!;

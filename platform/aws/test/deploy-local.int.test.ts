@@ -198,9 +198,9 @@ describe('users-api stack deployed to moto through CloudFormation', () => {
 
   it('the IRSA and Pod Identity roles trust exactly the ServiceAccount users-api/users-api', async () => {
     const iam = new IAMClient(config());
-    const trust = async (arn: string) => {
+    const trust = async (arn: string): Promise<{ Statement: unknown[] }> => {
       const { Role } = await iam.send(new GetRoleCommand({ RoleName: arn.split('/').pop()! }));
-      return JSON.parse(decodeURIComponent(Role!.AssumeRolePolicyDocument!));
+      return JSON.parse(decodeURIComponent(Role!.AssumeRolePolicyDocument!)) as { Statement: unknown[] };
     };
     const account = deployed.tableArn.split(':')[4];
     expect((await trust(deployed.irsaRoleArn!)).Statement).toEqual([
