@@ -132,6 +132,8 @@ describe('users-api chart', () => {
       ];
     expect(await checksum('config.avatarBucket=other-bucket')).not.toBe(await checksum());
     expect(find(await render(), 'ConfigMap')).not.toHaveProperty(['data', 'AWS_ENDPOINT_URL']);
+    const extra = find<k8s.V1ConfigMap>(await render('config.extraEnv.UPLOADS_IN_FLIGHT=16'), 'ConfigMap')!;
+    expect(extra.data?.['UPLOADS_IN_FLIGHT']).toBe('16');
   });
 
   it('scales on CPU and memory with the behavior from values, and annotates the ServiceAccount for IRSA', async () => {
@@ -172,6 +174,7 @@ describe('users-api chart', () => {
     await expect(render('config.avatarBucket=Not_A_Bucket')).rejects.toThrow(/avatarBucket/);
     await expect(render('autoscaling.behavior.scaleUp.selectPolicy=Sometimes')).rejects.toThrow(/selectPolicy/);
     await expect(render('confg.usersTable=typo')).rejects.toThrow(/confg/);
+    await expect(render('config.extraEnv.lower=1')).rejects.toThrow(/lower/);
   });
 
   it('installs on the control plane: the apiserver holds the probes, HPA behavior, IRSA annotation, NetworkPolicy and ServiceMonitor; upgrades roll', async () => {
