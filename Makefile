@@ -51,6 +51,7 @@ lint: deps ## eslint (type-aware), prettier, tsc, shellcheck, buf lint, helm lin
 	@npx buf lint services/deployment-api
 	@tools/install helm
 	@"$$(tools/install --path helm)/helm" lint --strict --quiet services/deployment-api/chart
+	@"$$(tools/install --path helm)/helm" lint --strict --quiet services/users-api/chart
 	@echo "==> lint: clean"
 
 format: deps ## rewrite files with prettier and eslint --fix
@@ -112,3 +113,10 @@ certs: deps ## deployment-api: a development CA, server and client (operator, re
 
 clean: ## remove node_modules (the tool cache in ~/.cache/sre-platform is kept)
 	rm -rf node_modules packages/*/node_modules services/*/node_modules
+
+.PHONY: aws-synth aws-deploy-local
+aws-synth: deps ## users-api's AWS CDK app: synthesize (offline, cdk-nag inside) into platform/aws/cdk.out (platform/aws/README.md)
+	@cd platform/aws && npx cdk synth -q && echo "==> platform/aws/cdk.out/UsersApi.template.json"
+
+aws-deploy-local: deps ## deploy users-api's stack through CloudFormation to an emulator (ENDPOINT=http://127.0.0.1:5000, moto or LocalStack)
+	@node platform/aws/src/deploy-local.ts --endpoint "$(or $(ENDPOINT),$(AWS_ENDPOINT_URL))"
