@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, HttpProblem, type Registry, type ServiceApp 
 
 import { jsonDecimal } from '@sre-platform/currency';
 import type { Invoice, Invoices } from './invoices.ts';
-import type { Failure, Payer, PayerEvents, PayReport } from './payer.ts';
+import type { Failure, Payer, PayerEvents, PayReport } from './pay/payer.ts';
 
 export const PAYMENT_FAILED = 'urn:sre-platform:problem:invoice-payment-failed';
 // The detail names this many failures; the `failed` list has them all.

@@ -7,7 +7,7 @@ import { httpProvider } from './adapters/provider.ts';
 import { createInvoiceMetrics, registerRoutes } from './app.ts';
 import { ConfigSchema, readConfig } from './config.ts';
 import { Invoices } from './invoices.ts';
-import { Payer } from './payer.ts';
+import { Payer } from './pay/payer.ts';
 
 const NAME = 'invoice-app';
 const VERSION = process.env['APP_VERSION'] ?? '0.1.0';

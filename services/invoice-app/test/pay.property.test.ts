@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpProvider, type PaymentProvider } from '../src/adapters/provider.ts';
 import { createInvoiceMetrics, registerRoutes } from '../src/app.ts';
 import { Invoices } from '../src/invoices.ts';
-import { Payer } from '../src/payer.ts';
+import { Payer } from '../src/pay/payer.ts';
 
 interface Answer {
   status: number;
