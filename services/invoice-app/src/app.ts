@@ -1,6 +1,14 @@
 // Routes: the original's wire contract. GET /invoices lists every invoice; POST /invoices/pay pays
 // every unpaid one and says what happened to each: 200 when all are paid, else a 502 problem.
-import { Counter, Gauge, Histogram, HttpProblem, type Registry, type ServiceApp } from '@sre-platform/service-kit';
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  HttpProblem,
+  type Registry,
+  type ServiceApp,
+  type ServicePlugin,
+} from '@sre-platform/service-kit';
 
 import { jsonDecimal } from '@sre-platform/currency';
 import type { Invoice, Invoices } from './invoices.ts';
@@ -23,6 +31,11 @@ const brief = (i: Invoice) => ({
   Currency: i.currency,
 });
 const failure = (f: Failure) => ({ ...brief(f.invoice), reason: f.reason, retryable: f.retryable, detail: f.detail });
+
+interface RouteDeps {
+  invoices: Invoices;
+  payer: Payer;
+}
 
 export function createInvoiceMetrics(registry: Registry, invoices: Invoices): PayerEvents {
   const results = new Counter({
@@ -59,7 +72,7 @@ export function createInvoiceMetrics(registry: Registry, invoices: Invoices): Pa
   };
 }
 
-export function registerRoutes(app: ServiceApp, deps: { invoices: Invoices; payer: Payer }): void {
+function routes(app: ServiceApp, deps: RouteDeps): void {
   const { invoices, payer } = deps;
 
   // The pay route takes no body: whatever a client sends (none, {}, a form) is read and ignored,
@@ -103,4 +116,16 @@ export function registerRoutes(app: ServiceApp, deps: { invoices: Invoices; paye
       },
     );
   });
+}
+
+/**
+ * The routes as one encapsulated Fastify plugin: the catch-all body parser below reads and ignores
+ * any body on these routes only; the kit's probes and anything else keep Fastify's parsers.
+ */
+export function registerRoutes(app: ServiceApp, deps: RouteDeps): void {
+  const plugin: ServicePlugin = (scope, _options, done) => {
+    routes(scope, deps);
+    done();
+  };
+  void app.register(plugin);
 }

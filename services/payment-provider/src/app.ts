@@ -1,7 +1,16 @@
 // Routes: POST /payments/pay, the wire contract of the original Go service, plus Idempotency-Key.
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { Counter, HttpProblem, PlainText, Type, type Registry, type ServiceApp } from '@sre-platform/service-kit';
+import {
+  Counter,
+  HttpProblem,
+  PlainText,
+  sharedPlugin,
+  Type,
+  type Registry,
+  type ServiceApp,
+  type ServicePlugin,
+} from '@sre-platform/service-kit';
 
 import type { Config } from './config.ts';
 import { currencyExponent, isKnownCurrency, toMinorUnits } from '@sre-platform/currency';
@@ -43,21 +52,34 @@ function isProblem(payload: unknown): payload is Record<string, unknown> {
   );
 }
 
-export function registerRoutes(
-  app: ServiceApp,
-  deps: { payments: Payments; faults: Faults; metrics: ReturnType<typeof createPaymentMetrics> },
-): void {
+interface RouteDeps {
+  payments: Payments;
+  faults: Faults;
+  metrics: ReturnType<typeof createPaymentMetrics>;
+}
+
+/**
+ * The original answered every error as {"error": message}: each problem document carries that
+ * member too (an RFC 9457 extension member), so a client of the original reads it unchanged. Every
+ * route's, the kit's 404 included: so this plugin is not encapsulated (fastify-plugin).
+ */
+const errorMember = sharedPlugin(
+  (app: ServiceApp, _options, done) => {
+    app.addHook('preSerialization', (_request, reply, payload, next) => {
+      if (reply.statusCode >= 400 && isProblem(payload) && payload['error'] === undefined) {
+        next(null, { ...payload, error: payload['detail'] ?? payload['title'] });
+        return;
+      }
+      next(null, payload);
+    });
+    done();
+  },
+  { name: 'payment-provider-error-member' },
+);
+
+function routes(app: ServiceApp, deps: RouteDeps): void {
   const { payments, faults, metrics } = deps;
   registerJsonParser(app);
-  // The original answered every error as {"error": message}: each problem document carries that
-  // member too (an RFC 9457 extension member), so a client of the original reads it unchanged.
-  app.addHook('preSerialization', (_request, reply, payload, done) => {
-    if (reply.statusCode >= 400 && isProblem(payload) && payload['error'] === undefined) {
-      done(null, { ...payload, error: payload['detail'] ?? payload['title'] });
-      return;
-    }
-    done(null, payload);
-  });
 
   app.post(
     PAY_PATH,
@@ -109,4 +131,18 @@ export function registerRoutes(
       return { id };
     },
   );
+}
+
+/**
+ * The error member for every answer, then the routes as one encapsulated Fastify plugin: the
+ * any-content-type JSON parser (json.ts) applies to PAY_PATH only; the kit's probes and anything
+ * else keep Fastify's parsers.
+ */
+export function registerRoutes(app: ServiceApp, deps: RouteDeps): void {
+  void app.register(errorMember);
+  const plugin: ServicePlugin = (scope, _options, done) => {
+    routes(scope, deps);
+    done();
+  };
+  void app.register(plugin);
 }
