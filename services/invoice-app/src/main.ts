@@ -4,9 +4,10 @@ import { databaseOptions, databaseStartup, databaseUnavailable, openDatabase } f
 import { createService, redactConfig, runMain } from '@sre-platform/service-kit';
 
 import { httpProvider } from './adapters/provider.ts';
-import { createInvoiceMetrics, registerRoutes } from './app.ts';
+import { registerRoutes } from './app.ts';
+import { createInvoiceMetrics } from './metrics.ts';
 import { ConfigSchema, readConfig } from './config.ts';
-import { Invoices } from './invoices.ts';
+import { Invoices } from './adapters/invoices.ts';
 import { Payer } from './pay/payer.ts';
 
 const NAME = 'invoice-app';

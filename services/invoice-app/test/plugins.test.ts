@@ -6,7 +6,7 @@ import { testConfig } from '@sre-platform/service-kit/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { registerRoutes } from '../src/app.ts';
-import type { Invoices } from '../src/invoices.ts';
+import type { Invoices } from '../src/adapters/invoices.ts';
 import type { Payer, PayReport } from '../src/pay/payer.ts';
 
 let service: Service;

@@ -2,12 +2,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import {
-  Counter,
   HttpProblem,
   PlainText,
   sharedPlugin,
   Type,
-  type Registry,
   type ServiceApp,
   type ServicePlugin,
 } from '@sre-platform/service-kit';
@@ -15,7 +13,8 @@ import {
 import type { Config } from './config.ts';
 import { currencyExponent, isKnownCurrency, toMinorUnits } from '@sre-platform/currency';
 import { registerJsonParser, valueSource } from './json.ts';
-import type { Payments } from './payments.ts';
+import type { Payments } from './adapters/payments.ts';
+import type { PaymentMetrics } from './metrics.ts';
 
 export const PAY_PATH = '/payments/pay';
 export const IDEMPOTENCY_CONFLICT = 'urn:sre-platform:problem:idempotency-key-reused';
@@ -35,17 +34,6 @@ const PayHeaders = Type.Object({
 
 export type Faults = Pick<Config, 'FAULT_DELAY_MS' | 'FAULT_STATUS' | 'FAULT_RATE' | 'faultIds'>;
 
-export function createPaymentMetrics(registry: Registry) {
-  return {
-    payments: new Counter({
-      name: 'payment_provider_payments_total',
-      help: 'Payment requests that passed validation, by result (paid, replayed, conflict, fault).',
-      labelNames: ['result'],
-      registers: [registry],
-    }),
-  };
-}
-
 function isProblem(payload: unknown): payload is Record<string, unknown> {
   return (
     typeof payload === 'object' && payload !== null && typeof (payload as { status?: unknown }).status === 'number'
@@ -55,7 +43,7 @@ function isProblem(payload: unknown): payload is Record<string, unknown> {
 interface RouteDeps {
   payments: Payments;
   faults: Faults;
-  metrics: ReturnType<typeof createPaymentMetrics>;
+  metrics: PaymentMetrics;
 }
 
 /**

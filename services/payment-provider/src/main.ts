@@ -3,9 +3,10 @@
 import { databaseOptions, databaseStartup, databaseUnavailable, openDatabase } from '@sre-platform/database';
 import { createService, redactConfig, runMain } from '@sre-platform/service-kit';
 
-import { createPaymentMetrics, registerRoutes } from './app.ts';
+import { registerRoutes } from './app.ts';
+import { createPaymentMetrics } from './metrics.ts';
 import { ConfigSchema, readConfig } from './config.ts';
-import { Payments } from './payments.ts';
+import { Payments } from './adapters/payments.ts';
 
 const NAME = 'payment-provider';
 const VERSION = process.env['APP_VERSION'] ?? '0.1.0';

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 
 import { IDEMPOTENCY_CONFLICT, type Faults } from '../src/app.ts';
 import { readConfig } from '../src/config.ts';
-import { Payments } from '../src/payments.ts';
+import { Payments } from '../src/adapters/payments.ts';
 import { inProcessProvider, NO_FAULTS } from './harness.ts';
 
 // One embedded database per file (starting PGlite takes a second or two), emptied before each test.

@@ -14,7 +14,7 @@ import {
   unstorable,
 } from './domain/push.ts';
 import type { AppMetrics } from './metrics.ts';
-import type { Outbox } from './outbox.ts';
+import type { Outbox } from './adapters/outbox.ts';
 
 export const WEBHOOK_PATH = '/webhooks/gitlab';
 /** X-Gitlab-Event -> metric label. A system hook says which event it is in its body only. */

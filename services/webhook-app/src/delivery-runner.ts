@@ -9,7 +9,7 @@ import type { Logger } from '@sre-platform/service-kit';
 import type { Config } from './config.ts';
 import { createDelivery, type Delivery, type DeliveryMetrics } from './delivery.ts';
 import { applyFromThread, type FromThread, type ThreadData, type ToThread } from './delivery-protocol.ts';
-import type { Outbox } from './outbox.ts';
+import type { Outbox } from './adapters/outbox.ts';
 
 export type DeliveryRunner = Delivery;
 

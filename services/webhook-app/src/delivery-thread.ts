@@ -9,7 +9,7 @@ import { createLogger } from '@sre-platform/service-kit';
 
 import { createDelivery } from './delivery.ts';
 import { metricsToMain, type FromThread, type ThreadData, type ToThread } from './delivery-protocol.ts';
-import { Outbox } from './outbox.ts';
+import { Outbox } from './adapters/outbox.ts';
 
 const port = parentPort!;
 const { config } = workerData as ThreadData;

@@ -5,7 +5,7 @@ import type { Logger } from '@sre-platform/service-kit';
 
 import { RocketChatClient, type Outcome } from './adapters/rocketchat.ts';
 import type { Config } from './config.ts';
-import type { ClaimedEvent, Outbox } from './outbox.ts';
+import type { ClaimedEvent, Outbox } from './adapters/outbox.ts';
 
 export interface DeliverySettings {
   batchSize: number;

@@ -7,7 +7,7 @@ import { registerRoutes } from './app.ts';
 import { ConfigSchema, readConfig } from './config.ts';
 import { inProcessRunner, threadRunner } from './delivery-runner.ts';
 import { createAppMetrics, deliveryMetrics } from './metrics.ts';
-import { Outbox } from './outbox.ts';
+import { Outbox } from './adapters/outbox.ts';
 
 const NAME = 'webhook-app';
 const VERSION = process.env['APP_VERSION'] ?? '0.1.0';

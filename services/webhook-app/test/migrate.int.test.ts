@@ -7,7 +7,7 @@ import { openDatabase, type Database } from '@sre-platform/database';
 import { eventually, useDatabase } from '@sre-platform/test-platform';
 import { describe, expect, it } from 'vitest';
 
-import { Outbox } from '../src/outbox.ts';
+import { Outbox } from '../src/adapters/outbox.ts';
 
 const pg = useDatabase('webhook_migrate');
 const REPLICAS = 8;

@@ -11,7 +11,7 @@ import { jsonDecimal } from '@sre-platform/currency';
 import { GroupCommit } from '@sre-platform/database';
 
 import type { PaymentProvider, ProviderOutcome } from '../adapters/provider.ts';
-import { byId, type ClaimedInvoice, type Invoice, type Invoices } from '../invoices.ts';
+import { byId, type ClaimedInvoice, type Invoice, type Invoices } from '../adapters/invoices.ts';
 import { Breaker } from './breaker.ts';
 import { nextStep, type FailureReason } from './decide.ts';
 
