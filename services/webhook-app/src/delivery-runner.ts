@@ -17,7 +17,7 @@ export type DeliveryRunner = Delivery;
  * Coalesces wakes: the first wake in a quiet period fires `fire` once the window has passed, and
  * every wake meanwhile joins it. So a burst of accepts becomes one claim of many rows instead of
  * many claims of one, and, with a thread, at most one message per window crosses to it (messaging
- * the thread once per accept was 6 % of the accept thread's JavaScript time under load).
+ * the thread once per accept was a visible share of the accept thread's time under load: README, "Throughput").
  */
 export class WakeThrottle {
   readonly #windowMs: number;
