@@ -9,9 +9,10 @@
 // the error may say), and a thin executor applies them.
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { Logger, ReadinessCheck } from '@sre-platform/service-kit';
+import type { Logger, ReadinessCheck, ServiceOptions } from '@sre-platform/service-kit';
 
 import type { Database } from './index.ts';
+import { databaseUnavailable } from './unavailable.ts';
 
 export interface RetryPolicy {
   /** The delay's ceiling after the first failure; it doubles with every further failure. */
@@ -132,6 +133,15 @@ export class DatabaseStartup {
         return `waiting for the database: attempt ${this.#failedAttempt} failed: ${this.#lastError}; ${next}`;
       }
     }
+  }
+
+  /**
+   * What createService takes from a service whose dependency to wait for is its database: readiness
+   * from this run, and a database outage after start-up answered 503 with Retry-After, not 500. The
+   * three database-backed services spread it into their options.
+   */
+  get serviceOptions(): Required<Pick<ServiceOptions, 'readiness' | 'unavailable'>> {
+    return { readiness: [this.readiness], unavailable: databaseUnavailable };
   }
 
   readonly readiness: ReadinessCheck = {

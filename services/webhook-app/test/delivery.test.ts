@@ -9,6 +9,14 @@ import { afterFailure, type DeliveryMetrics } from '../src/delivery.ts';
 import { applyFromThread, metricsToMain, type FromThread } from '../src/delivery-protocol.ts';
 import { WakeThrottle } from '../src/delivery-runner.ts';
 
+// Timers are fake throughout (the throttle and the metric batching wait on them; the rest never does).
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
 type Failed = Exclude<Outcome, { kind: 'delivered' }>;
 const settings = { maxAttempts: 3, backoffBaseMs: 1000, backoffCapMs: 60_000 };
 const retry = (over: Partial<Extract<Failed, { kind: 'retry' }>> = {}): Failed => ({
@@ -50,13 +58,6 @@ describe('afterFailure', () => {
 });
 
 describe('WakeThrottle', () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
-
   it('fires once per window however many wakes arrive in it, then again for the next burst', () => {
     const fire = vi.fn();
     const throttle = new WakeThrottle(10, fire);
@@ -107,13 +108,6 @@ describe('delivery settings, derived in config.ts', () => {
 });
 
 describe('the thread protocol', () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
-
   it('batches metric events into one message per window, applied in order on the main side', () => {
     const sent: FromThread[] = [];
     const { metrics, flush } = metricsToMain((m) => sent.push(m));
