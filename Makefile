@@ -14,7 +14,7 @@ TEST_TOOLS := kubernetes etcd kwok helm prometheus prometheus-adapter prometheus
 # What `make bench` runs on: a real PostgreSQL, and wrk as the load generator.
 BENCH_TOOLS := postgres wrk
 
-.PHONY: help toolchain deps up test lint format typecheck bench clean cluster-up cluster-down cluster-status tools images \
+.PHONY: help toolchain deps up test lint format typecheck bench clean cluster-up cluster-down cluster-status tools images release bundle \
   certs payments-deploy payments-test
 
 help: ## list the targets
@@ -99,6 +99,13 @@ webhook-challenge-archive: deps ## the webhook challenge's deliverable: part-a/ 
 
 tools: ## install every pinned tool the tests use (cold: about 25 minutes on 2 cores, mostly compiling Go programs)
 	@tools/install $(TEST_TOOLS)
+
+release: deps ## build a release locally, offline, into dist/release: deployment-api and deployctl binaries (Node SEA; RELEASE_TARGETS), charts, SBOMs, changelog, SHA256SUMS (VERSION=...)
+	@tools/install helm
+	@node tools/release/release.ts
+
+bundle: deps ## bundle each service with esbuild into dist/bundle/<service>, as its image does (SERVICES=...)
+	@for s in $(or $(SERVICES),$(notdir $(patsubst %/Dockerfile,%,$(wildcard services/*/Dockerfile)))); do node tools/build/bundle.ts services/$$s; done
 
 certs: deps ## deployment-api: a development CA, server and client (operator, reader) certificates in services/deployment-api/.certs (FORCE=1 reissues)
 	@node services/deployment-api/scripts/certs.ts $(if $(FORCE),--force)

@@ -1,4 +1,4 @@
-// `make bench`: runs every packages/*/bench/*.bench.ts and services/*/bench/*.bench.ts, one at a
+// `make bench`: runs every packages/*/bench/*.bench.ts, services/*/bench/*.bench.ts and tools/*/bench/*.bench.ts, one at a
 // time (benchmarks share the machine's two cores, so never in parallel). BENCH=<substring>
 // selects some; BENCH_DURATION_S shortens or lengthens each measurement.
 import { spawnSync } from 'node:child_process';
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const filter = process.env['BENCH'] ?? '';
 const files: string[] = [];
-for (const group of ['packages', 'services']) {
+for (const group of ['packages', 'services', 'tools']) {
   const base = join(ROOT, group);
   if (!existsSync(base)) continue;
   for (const pkg of readdirSync(base).sort()) {

@@ -2,7 +2,6 @@
 // compiled to WebAssembly, in-process) when no DATABASE_URL is configured. Same SQL for both.
 import { mkdirSync } from 'node:fs';
 
-import { PGlite } from '@electric-sql/pglite';
 import postgres from 'postgres';
 
 import { DEFAULT_RETRY, nextDelayMs, type RetryPolicy } from './startup.ts';
@@ -66,6 +65,9 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     };
   }
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+  // Loaded only here: a service with a DATABASE_URL never loads PGlite (importing its module alone adds 7.7 MiB to a
+  // process's memory, measured by tools/build/bench/lean.bench.ts).
+  const { PGlite } = await import('@electric-sql/pglite');
   const db = await PGlite.create(options.dataDir ?? 'memory://');
   return {
     kind: 'pglite',

@@ -1,8 +1,10 @@
 // The checks every service image gets: the Dockerfile's shape (multi-stage, distroless Node 24, numeric non-root
-// user, production-only install, every workspace manifest copied), then the image itself, built from that
-// Dockerfile by BuildKit (make images, tools/image/build) and run as real containers on the real node: as its
-// numeric non-root user under runAsNonRoot, on a read-only root filesystem, with only its production
-// dependencies, answering /readyz.
+// user, the esbuild bundle built in the build stage and nothing else in the runtime stage, every workspace
+// manifest copied), then the image itself, built from that Dockerfile by BuildKit (make images,
+// tools/image/build) and run as real containers on the real node: as its numeric non-root user under
+// runAsNonRoot, on a read-only root filesystem, with no TypeScript file at all and, in node_modules, only
+// packages of its production tree (the bundle's externals), answering /readyz with type stripping switched off.
+import { execFileSync } from 'node:child_process';
 import { readFileSync, globSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
@@ -16,7 +18,67 @@ import { serviceImage, type ServiceImage } from './service-images.ts';
 import { REPO_ROOT } from './tools.ts';
 
 /** Packages no service image may carry: test, build and tooling dependencies. */
-const NEVER_IN_AN_IMAGE = ['vitest', 'typescript', 'eslint', 'prettier', 'autocannon', 'yaml', '@aws-sdk/client-s3'];
+const NEVER_IN_AN_IMAGE = [
+  'vitest',
+  'typescript',
+  'eslint',
+  'prettier',
+  'autocannon',
+  'yaml',
+  'esbuild',
+  '@aws-sdk/client-s3',
+];
+
+/** The package names of a workspace's production tree, as npm computes it from the lockfile. */
+export function productionPackages(workspace: string): Set<string> {
+  let out: string;
+  try {
+    out = execFileSync('npm', ['ls', '--workspace', workspace, '--omit=dev', '--all', '--parseable'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      maxBuffer: 64 * 1024 * 1024,
+    });
+  } catch (err) {
+    // npm ls exits 1 when it also finds problems elsewhere in the tree; its listing is still complete.
+    out = (err as { stdout?: string }).stdout ?? '';
+  }
+  return new Set(
+    out
+      .split('\n')
+      .map((p) => /node_modules\/((?:@[^/]+\/)?[^/]+)$/.exec(p)?.[1])
+      .filter((n): n is string => n !== undefined),
+  );
+}
+
+/**
+ * What a probe run in the image reports: its user, whether / is writable, shells, the TypeScript files under /app,
+ * and the packages in /app/node_modules (top level and nested).
+ */
+export const CONTENTS_PROBE = `const fs = require('node:fs'); const path = require('node:path');
+  let rootWritable = true;
+  try { fs.writeFileSync('/app/probe', 'x'); } catch (e) { rootWritable = e.code; }
+  const ts = []; const packages = [];
+  const walk = (dir) => { for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) walk(p); else if (/\\.(c|m)?ts$/.test(e.name) && !e.name.endsWith('.d.ts') && !/\\.d\\.[cm]ts$/.test(e.name)) ts.push(p); } };
+  walk('/app');
+  const list = (nm) => { if (!fs.existsSync(nm)) return; for (const n of fs.readdirSync(nm)) {
+    if (n.startsWith('.')) continue;
+    const names = n.startsWith('@') ? fs.readdirSync(path.join(nm, n)).map((s) => n + '/' + s) : [n];
+    for (const name of names) { packages.push(name); list(path.join(nm, name, 'node_modules')); } } };
+  list('/app/node_modules');
+  console.log(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), rootWritable, ts, packages,
+    shell: ['/bin/sh', '/bin/bash', '/usr/bin/sh'].filter((f) => fs.existsSync(f)) }));`;
+
+export interface ImageContents {
+  uid: number;
+  gid: number;
+  rootWritable: true | string;
+  shell: string[];
+  ts: string[];
+  packages: string[];
+}
 
 export interface ImageSpec {
   /** The folder under services/. */
@@ -34,6 +96,24 @@ export interface ImageSpec {
   env?: Record<string, string>;
   /** One-shot runs of the image's entrypoint (node) with these arguments, and a text their log must contain. */
   commands?: { args: string[]; logContains: string }[];
+}
+
+/** NODE_OPTIONS for runs that prove no TypeScript is loaded: the image's source maps, type stripping off. */
+export const NO_TYPESCRIPT = '--enable-source-maps --no-experimental-strip-types';
+
+/** The assertions on an image's contents (CONTENTS_PROBE's report), wherever the probe ran. */
+export function expectLeanContents(spec: ImageSpec, seen: ImageContents, uid: number): void {
+  expect(seen.uid).toBe(uid);
+  expect(seen.uid).not.toBe(0);
+  expect(seen.rootWritable).toBe('EROFS');
+  expect(seen.shell).toEqual([]);
+  expect(seen.ts, 'TypeScript files in the image').toEqual([]);
+  const production = productionPackages(`services/${spec.service}`);
+  const dev = seen.packages.filter((p) => !production.has(p));
+  expect(dev, 'packages outside the production tree').toEqual([]);
+  for (const pkg of [...NEVER_IN_AN_IMAGE, ...(spec.mustNotContain ?? [])])
+    expect(seen.packages, `${pkg} must not be in the image`).not.toContain(pkg);
+  for (const pkg of spec.mustContain ?? []) expect(seen.packages, `${pkg} must be in the image`).toContain(pkg);
 }
 
 export function describeImage(spec: ImageSpec): void {
@@ -55,9 +135,22 @@ export function describeImage(spec: ImageSpec): void {
       expect(stages.at(-1)![0]).toMatch(/^FROM gcr\.io\/distroless\/nodejs24/);
       // runAsNonRoot can only be verified by the kubelet for a numeric user other than 0.
       expect(instructions.filter((l) => l.startsWith('USER ')).at(-1)).toMatch(/^USER [1-9][0-9]*:[1-9][0-9]*$/);
-      expect(dockerfile).toMatch(/npm ci --omit=dev/);
-      expect(dockerfile).toContain(`node tools/image/prune-workspace.ts services/${spec.service}`);
       expect(dockerfile).toMatch(new RegExp(`ENV .*HOST=0\\.0\\.0\\.0.*PORT=${spec.port}\\b`));
+    });
+
+    it('builds the bundle in the build stage and runs only the bundle, with source maps', () => {
+      const build = stages.slice(0, -1).flat();
+      // Architecture-independent output, built once on the builder's platform for every target.
+      expect(stages[0]![0]).toMatch(/^FROM --platform=\$BUILDPLATFORM /);
+      expect(build).toContainEqual(
+        expect.stringMatching(new RegExp(`^RUN node tools/build/bundle\\.ts services/${spec.service} --out /out$`)),
+      );
+      const runtime = stages.at(-1)!;
+      // Nothing from the build context: only the bundle's directory (its code, maps and kept node_modules).
+      expect(runtime.filter((l) => l.startsWith('COPY '))).toEqual(['COPY --from=build /out ./']);
+      expect(runtime.find((l) => l.startsWith('ENV '))).toMatch(/NODE_OPTIONS="?--enable-source-maps\b/);
+      expect(runtime.find((l) => l.startsWith('ENV '))).toMatch(/NODE_ENV=production\b/);
+      expect(runtime.at(-1)).toBe('CMD ["main.js"]');
     });
 
     it('copies every workspace manifest, so that npm ci agrees with the lockfile', () => {
@@ -94,33 +187,14 @@ export function describeImage(spec: ImageSpec): void {
       it('runs node as its numeric non-root user, with the service as its command', () => {
         expect(image.config.User).toMatch(/^[1-9][0-9]*(:[1-9][0-9]*)?$/);
         expect(image.config.Entrypoint?.at(-1)).toMatch(/\/node$/);
-        expect(image.config.Cmd).toEqual([`services/${spec.service}/src/main.ts`]);
+        expect(image.config.Cmd).toEqual(['main.js']);
       });
 
-      it('holds only production dependencies, no shell, and cannot write its root filesystem', async () => {
-        const probe = `const fs = require('node:fs');
-          let rootWritable = true;
-          try { fs.writeFileSync('/app/probe', 'x'); } catch (e) { rootWritable = e.code; }
-          console.log(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), rootWritable,
-            shell: ['/bin/sh', '/bin/bash', '/usr/bin/sh'].filter((f) => fs.existsSync(f)),
-            present: Object.fromEntries(${JSON.stringify([...NEVER_IN_AN_IMAGE, ...(spec.mustNotContain ?? []), ...(spec.mustContain ?? [])])}
-              .map((p) => [p, fs.existsSync('/app/node_modules/' + p)])) }));`;
-        const run = await runPodToCompletion(ns.name, pod(uniqueName('contents'), { args: ['-e', probe] }));
+      it('holds no TypeScript, only production dependencies, no shell, and cannot write its root filesystem', async () => {
+        const run = await runPodToCompletion(ns.name, pod(uniqueName('contents'), { args: ['-e', CONTENTS_PROBE] }));
         expect(run.phase, run.log).toBe('Succeeded');
-        const seen = JSON.parse(run.log.trim().split('\n').at(-1)!) as {
-          uid: number;
-          gid: number;
-          rootWritable: true | string;
-          shell: string[];
-          present: Record<string, boolean>;
-        };
-        expect(seen.uid).toBe(Number(image.config.User!.split(':')[0]));
-        expect(seen.uid).not.toBe(0);
-        expect(seen.rootWritable).toBe('EROFS');
-        expect(seen.shell).toEqual([]);
-        for (const pkg of [...NEVER_IN_AN_IMAGE, ...(spec.mustNotContain ?? [])])
-          expect(seen.present[pkg], `${pkg} must not be in the image`).toBe(false);
-        for (const pkg of spec.mustContain ?? []) expect(seen.present[pkg], `${pkg} must be in the image`).toBe(true);
+        const seen = JSON.parse(run.log.trim().split('\n').at(-1)!) as ImageContents;
+        expectLeanContents(spec, seen, Number(image.config.User!.split(':')[0]));
       });
 
       if (spec.env) {
@@ -131,7 +205,8 @@ export function describeImage(spec: ImageSpec): void {
             pod(
               uniqueName('service'),
               {
-                env: Object.entries(env).map(([name, value]) => ({ name, value })),
+                // Type stripping off: a .ts module anywhere in what the service loads would fail to load.
+                env: Object.entries({ ...env, NODE_OPTIONS: NO_TYPESCRIPT }).map(([name, value]) => ({ name, value })),
                 ports: [{ name: 'http', containerPort: spec.port }],
                 readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 1, failureThreshold: 300 },
                 volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
@@ -148,7 +223,10 @@ export function describeImage(spec: ImageSpec): void {
 
       for (const command of spec.commands ?? []) {
         it(`runs ${command.args.join(' ')}`, async () => {
-          const run = await runPodToCompletion(ns.name, pod(uniqueName('command'), { args: command.args }));
+          const run = await runPodToCompletion(
+            ns.name,
+            pod(uniqueName('command'), { args: command.args, env: [{ name: 'NODE_OPTIONS', value: NO_TYPESCRIPT }] }),
+          );
           expect(run.phase, run.log).toBe('Succeeded');
           expect(run.log).toContain(command.logContains);
         });

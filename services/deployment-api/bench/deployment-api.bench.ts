@@ -17,7 +17,9 @@ import { startCluster } from '../../../packages/test-platform/src/cluster.ts';
 import { createAuthority } from '../scripts/pki.ts';
 import { deploymentClient } from '../src/client.ts';
 
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+// DEPLOYMENT_API_ENTRY: another entry point, e.g. the bundle (node tools/build/bundle.ts services/deployment-api;
+// dist/bundle/deployment-api/main.js) to measure the server as its image runs it.
+const MAIN = process.env['DEPLOYMENT_API_ENTRY'] ?? fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const CRD = fileURLToPath(new URL('../chart/crds/manageddeployments.yaml', import.meta.url));
 const DEPLOYMENTS = Number(process.env['BENCH_DEPLOYMENTS'] ?? 1000);
 const GETS = Number(process.env['BENCH_GETS'] ?? 2000);

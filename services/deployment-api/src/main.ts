@@ -22,9 +22,16 @@ import { KubeWrites } from './kube/writes.ts';
 import { LeaderElector } from './leader.ts';
 import { createApiMetrics } from './metrics.ts';
 import { Reconciler } from './reconciler.ts';
+import { VERSION } from './version.ts';
 
 const NAME = 'deployment-api';
-const VERSION = process.env['APP_VERSION'] ?? '0.1.0';
+
+// The one argument the server takes (everything else is configuration from the environment): the standalone
+// binary and the image answer it without starting.
+if (process.argv[2] === '--version') {
+  process.stdout.write(`${NAME} ${VERSION}\n`);
+  process.exit(0);
+}
 
 runMain(NAME, async () => {
   const config = readConfig();

@@ -19,7 +19,7 @@ import {
 } from './harness.ts';
 
 const run = promisify(execFile);
-const CLI = join(SERVICE_DIR, 'src/cli.ts');
+const CLI = join(SERVICE_DIR, 'src/cli/main.ts');
 const ns = useNamespace('dapi-cli');
 let pki: Pki;
 let server: Server | undefined;

@@ -5,7 +5,17 @@ import { describeImage } from '@sre-platform/test-platform/image';
 describeImage({
   service: 'deployment-api',
   port: 8080,
-  mustNotContain: ['@bufbuild/buf', '@bufbuild/protoc-gen-es', '@peculiar/x509', 'postgres'],
-  mustContain: ['@kubernetes/client-node', '@connectrpc/connect', '@connectrpc/connect-node'],
-  commands: [{ args: ['services/deployment-api/src/cli.ts', '--help'], logContains: 'usage: deployctl' }],
+  // Everything is bundled: no node_modules at all.
+  mustNotContain: [
+    '@bufbuild/buf',
+    '@bufbuild/protoc-gen-es',
+    '@peculiar/x509',
+    'postgres',
+    '@kubernetes/client-node',
+    '@connectrpc/connect',
+  ],
+  commands: [
+    { args: ['deployctl.js', '--help'], logContains: 'usage: deployctl' },
+    { args: ['main.js', '--version'], logContains: 'deployment-api ' },
+  ],
 });

@@ -63,9 +63,10 @@ export function threadRunner(config: Config, metrics: DeliveryMetrics, log: Logg
   });
   return {
     start() {
-      worker = new Worker(new URL('./delivery-thread.ts', import.meta.url), {
-        workerData: { config } satisfies ThreadData,
-      });
+      // Beside this module: delivery-thread.ts in development, delivery-thread.js in the bundle (an entry of its
+      // own in package.json's srePlatform.bundle, built by tools/build/bundle.ts).
+      const thread = import.meta.url.endsWith('.ts') ? './delivery-thread.ts' : './delivery-thread.js';
+      worker = new Worker(new URL(thread, import.meta.url), { workerData: { config } satisfies ThreadData });
       worker.on('message', (msg: FromThread) => {
         applyFromThread(metrics, msg);
       });

@@ -4,9 +4,10 @@ import { describeImage } from '@sre-platform/test-platform/image';
 describeImage({
   service: 'webhook-app',
   port: 8080,
-  // The sibling deployment-api needs it in production; this image must not carry it.
-  mustNotContain: ['@kubernetes/client-node', '@connectrpc/connect'],
-  mustContain: ['postgres', '@electric-sql/pglite', 'fastify'],
+  // Bundled: postgres, fastify and the rest are in main.js; only PGlite (wasm and data files) stays a package.
+  // The sibling deployment-api's client-node must not come along either.
+  mustContain: ['@electric-sql/pglite'],
+  mustNotContain: ['@kubernetes/client-node', '@connectrpc/connect', 'postgres', 'fastify'],
   // Its embedded defaults (PGlite in memory); Rocket.Chat is only called when a webhook is delivered.
   env: {
     GITLAB_WEBHOOK_SECRET: 'a-secret-of-sixteen+',

@@ -20,6 +20,11 @@ export interface InformerOptions {
   idleTimeoutMs: number;
   logger: Logger;
   onRestart?: (name: string, reason: WatchRestartReason) => void;
+  /**
+   * Applied to every object before it enters the cache (listed or watched): keep only what readers use, as
+   * client-go's cache transforms do (see trim.ts). It must keep metadata.name, namespace and resourceVersion.
+   */
+  transform?: (obj: never) => unknown;
 }
 
 export type WatchRestartReason = 'expired' | 'stalled' | 'error';
@@ -64,7 +69,9 @@ export class Informer<T extends KubernetesObject> {
         (phase, obj, watchObj) => {
           // The usual form of 410: a 200 stream whose only event is an ERROR carrying a Status.
           if (phase === 'ERROR' && isGone(obj)) this.#onExpired((obj as { message?: string }).message);
-          callback(phase, obj, watchObj);
+          const keep = phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED';
+          // watchObj (the whole event, with the untrimmed object) is not passed on: ListWatch does not read it.
+          callback(phase, keep ? this.#trim(obj as T) : obj, keep ? undefined : watchObj);
         },
         (err) => {
           if (isGone(err)) this.#onExpired(err instanceof Error ? err.message : undefined);
@@ -81,10 +88,15 @@ export class Informer<T extends KubernetesObject> {
       // ListWatch applies the list right after this promise settles, synchronously: mark the
       // cache synced only after that has happened.
       setImmediate(() => this.#onListed());
-      return result;
+      return { ...result, items: result.items.map((o) => this.#trim(o)) };
     };
     this.#lw = new ListWatch<T>(options.path, watch, list, false);
     this.#lw.on('error', (err: unknown) => this.#onError(err));
+  }
+
+  #trim(obj: T): T {
+    const transform = this.#options.transform as ((o: T) => T) | undefined;
+    return transform ? transform(obj) : obj;
   }
 
   /** The initial list has been applied; reads from the cache are meaningful. */

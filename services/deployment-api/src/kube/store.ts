@@ -13,6 +13,7 @@ import {
 } from '../domain/model.ts';
 import type { KubeClient } from './client.ts';
 import { Informer, type WatchRestartReason } from './informer.ts';
+import { trimDeployment, trimHpa, trimManaged } from './trim.ts';
 
 export interface StoreOptions {
   client: KubeClient;
@@ -56,16 +57,19 @@ export class ClusterStore {
       ...common,
       name: 'deployments',
       path: scope('/apis/apps/v1', 'deployments'),
+      transform: trimDeployment,
     });
     this.managed = new Informer<ManagedDeployment & KubernetesObject>({
       ...common,
       name: 'manageddeployments',
       path: scope(`/apis/${MANAGED_GROUP}/${MANAGED_VERSION}`, MANAGED_PLURAL),
+      transform: trimManaged,
     });
     this.hpas = new Informer<V2HorizontalPodAutoscaler>({
       ...common,
       name: 'horizontalpodautoscalers',
       path: scope('/apis/autoscaling/v2', 'horizontalpodautoscalers'),
+      transform: trimHpa,
     });
     this.deployments.on((kind, d) =>
       this.#emit({ type: 'deployment', kind, ...ref(d), resourceVersion: d.metadata?.resourceVersion ?? '' }),
@@ -166,7 +170,7 @@ function ref(o: KubernetesObject): { namespace: string; name: string } {
   return { namespace: o.metadata?.namespace ?? '', name: o.metadata?.name ?? '' };
 }
 
-function hpaTarget(h: V2HorizontalPodAutoscaler): string | undefined {
+export function hpaTarget(h: V2HorizontalPodAutoscaler): string | undefined {
   const t = h.spec?.scaleTargetRef;
   if (!t || t.kind !== 'Deployment') return undefined;
   if (t.apiVersion && !t.apiVersion.startsWith('apps/')) return undefined;

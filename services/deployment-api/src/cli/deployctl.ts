@@ -1,5 +1,6 @@
-#!/usr/bin/env node
-// deployctl: the deployment-api for people. The same .proto as every other client, over mTLS.
+// deployctl: the deployment-api for people. The same .proto as every other client, over mTLS. This module is the
+// command itself (run); main.ts beside it is the executable (arguments, exit codes), which images and the
+// standalone binary start.
 //
 //   deployctl list [-n NAMESPACE] [-l SELECTOR] [--page-size N]
 //   deployctl get NAMESPACE/NAME
@@ -9,17 +10,16 @@
 //
 // Flags (or environment): --server (DEPLOYCTL_SERVER, default https://localhost:8443), --ca, --cert,
 // --key (DEPLOYCTL_CA/CERT/KEY, default .certs/ca.crt and .certs/operator.*), -o table|json,
-// --protocol grpc|connect. Exit codes: 0 done, 1 refused by the server, 2 usage or local error.
+// --protocol grpc|connect, --version. Exit codes: 0 done, 1 refused by the server, 2 usage or local error.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { toJson, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
-import { ConnectError } from '@connectrpc/connect';
 
-import { deploymentClient } from './client.ts';
-import { codeName } from './connect-code.ts';
+import { deploymentClient } from '../client.ts';
+import { VERSION } from '../version.ts';
 import {
   DiffResponseSchema,
   GetDeploymentResponseSchema,
@@ -27,9 +27,11 @@ import {
   SetDesiredReplicasResponseSchema,
   UnmanageResponseSchema,
   type Deployment,
-} from './gen/sre_platform/deployments/v1/deployments_pb.js';
+} from '../gen/sre_platform/deployments/v1/deployments_pb.js';
 
-const CERTS = join(dirname(fileURLToPath(import.meta.url)), '..', '.certs');
+// The development certificates `make certs` writes (services/deployment-api/.certs), found from this module in the
+// sources; a bundle or a binary has no such folder beside it, so there the flags or DEPLOYCTL_* are needed.
+const CERTS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '.certs');
 
 class UsageError extends Error {}
 
@@ -39,7 +41,7 @@ const USAGE = `usage: deployctl <list|get|set|unmanage|diff> [args] [flags]
   set NAMESPACE/NAME REPLICAS [--expected-version V]  manage at REPLICAS
   unmanage NAMESPACE/NAME [--expected-version V]      stop managing
   diff [-n NAMESPACE]                                 managed Deployments that differ from desired
-flags: --server URL --ca FILE --cert FILE --key FILE -o table|json --protocol grpc|connect`;
+flags: --server URL --ca FILE --cert FILE --key FILE -o table|json --protocol grpc|connect --version`;
 
 function ref(arg: string | undefined): { namespace: string; name: string } {
   const m = /^([^/\s]+)\/([^/\s]+)$/.exec(arg ?? '');
@@ -94,9 +96,14 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, out: (s: strin
       'page-size': { type: 'string' },
       'expected-version': { type: 'string', default: '' },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
     },
   });
   const [command, ...args] = positionals;
+  if (values.version) {
+    out(`deployctl ${VERSION}\n`);
+    return 0;
+  }
   if (values.help || !command) {
     out(`${USAGE}\n`);
     return values.help ? 0 : 2;
@@ -203,19 +210,4 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, out: (s: strin
     default:
       throw new UsageError(`unknown command ${command}\n${USAGE}`);
   }
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  run(process.argv.slice(2), process.env, (s) => process.stdout.write(s)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      if (err instanceof ConnectError) {
-        process.stderr.write(`deployctl: ${codeName(err.code)}: ${err.rawMessage}\n`);
-        process.exit(1);
-      }
-      const message = err instanceof Error ? err.message : String(err);
-      process.stderr.write(`deployctl: ${message}\n`);
-      process.exit(2);
-    },
-  );
 }

@@ -1,0 +1,168 @@
+// Every service as its image runs it, TypeScript (the sources with type stripping, the layout the images had
+// before issue 17) against the esbuild bundle (tools/build/bundle.ts, what the images run now), interleaved in
+// the same run: time from spawn to /readyz 200, and resident memory once idle. The bundle runs with
+// --no-experimental-strip-types (it could not load a .ts file), once with the NODE_OPTIONS its Dockerfile sets
+// (--enable-source-maps, for stack traces that name the sources) and once without source maps.
+//
+// Targets (issue 17): idle under 70 MiB and ready under 500 ms for every service. deployment-api runs against
+// its own local control plane (one Deployment; its 1,000-Deployment figure is deployment-api.bench.ts's).
+//
+//   make bench BENCH=lean        BENCH_ROUNDS=N (default 5), BENCH_IDLE_MS (default 3000)
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import * as k8s from '@kubernetes/client-node';
+import postgres from 'postgres';
+
+import { freePort, waitForProbe } from '@sre-platform/service-kit/testing';
+import { startCluster } from '../../../packages/test-platform/src/cluster.ts';
+import { startPostgres } from '../../../packages/test-platform/src/postgres.ts';
+import { createAuthority } from '../../../services/deployment-api/scripts/pki.ts';
+import { bundle, readManifest, ROOT } from '../bundle.ts';
+
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
+const IDLE_MS = Number(process.env['BENCH_IDLE_MS'] ?? 3000);
+const work = mkdtempSync(join(tmpdir(), 'lean-bench-'));
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+interface Variant {
+  name: string;
+  cwd: string;
+  args: string[];
+}
+
+/** Every service with a Dockerfile: the images (BENCH_SERVICES=a,b for some). */
+const only = process.env['BENCH_SERVICES']?.split(',');
+const services = readdirSync(join(ROOT, 'services'))
+  .filter((s) => existsSync(join(ROOT, 'services', s, 'Dockerfile')) && (!only || only.includes(s)))
+  .sort();
+
+// What each service needs to become ready as it runs in a cluster: its `make up` environment, a real PostgreSQL
+// for those on @sre-platform/database (in a cluster they have one; the embedded PGlite default costs about 400 MiB
+// and 10 s of start-up, measured once below), and, for deployment-api, a control plane.
+let stopCluster: (() => Promise<void>) | undefined;
+let pg: Awaited<ReturnType<typeof startPostgres>> | undefined;
+async function environment(service: string): Promise<Record<string, string>> {
+  const manifest = readManifest(`services/${service}`) as {
+    dependencies?: Record<string, string>;
+    srePlatform?: { up?: { env?: Record<string, string> }[] };
+  };
+  const base: Record<string, string> = {
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    ...(manifest.srePlatform?.up?.[0]?.env ?? {}),
+  };
+  if (manifest.dependencies?.['@sre-platform/database']) {
+    pg ??= await startPostgres();
+    const db = `bench_${service.replaceAll('-', '_')}`;
+    const admin = postgres(pg.info.adminUrl, { max: 1, onnotice: () => undefined });
+    await admin.unsafe(`drop database if exists ${db}`);
+    await admin.unsafe(`create database ${db}`);
+    await admin.end();
+    base['DATABASE_URL'] = pg.info.adminUrl.replace(/\/postgres$/, `/${db}`);
+  }
+  if (service !== 'deployment-api') return base;
+  const { info, stop } = await startCluster();
+  stopCluster = stop;
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(info.kubeconfig);
+  const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
+  const crd = readFileSync(join(ROOT, 'services/deployment-api/chart/crds/manageddeployments.yaml'), 'utf8');
+  for (const o of k8s.loadAllYaml(crd) as k8s.KubernetesObject[])
+    await objects.patch(o, undefined, undefined, 'bench', true, k8s.PatchStrategy.ServerSideApply);
+  const ca = await createAuthority('bench CA');
+  const server = await ca.issue({ commonName: 'deployment-api', usage: 'server', ips: ['127.0.0.1'] });
+  for (const [f, c] of Object.entries({ 'ca.crt': ca.cert, 'tls.crt': server.cert, 'tls.key': server.key }))
+    writeFileSync(join(work, f), c);
+  return {
+    ...base,
+    TLS_CERT_FILE: join(work, 'tls.crt'),
+    TLS_KEY_FILE: join(work, 'tls.key'),
+    TLS_CLIENT_CA_FILE: join(work, 'ca.crt'),
+    KUBECONFIG: info.kubeconfig,
+  };
+}
+
+const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+
+async function measure(variant: Variant, env: Record<string, string>): Promise<{ readyMs: number; rss: number }> {
+  const port = await freePort();
+  const apiPort = await freePort();
+  const t0 = performance.now();
+  const child = spawn(process.execPath, variant.args, {
+    cwd: variant.cwd,
+    env: { ...process.env, ...env, PORT: String(port), API_PORT: String(apiPort), NODE_OPTIONS: '' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise((r) => child.once('exit', r));
+  try {
+    const ready = await waitForProbe(`http://127.0.0.1:${port}/readyz`, {
+      timeoutMs: 60_000,
+      intervalMs: 5,
+      exited: () => child.exitCode,
+    });
+    if (!ready.ok) throw new Error(`${variant.name}: not ready: ${ready.last}\n${err}`);
+    const readyMs = performance.now() - t0;
+    await new Promise((r) => setTimeout(r, IDLE_MS));
+    return { readyMs, rss: rssMiB(child.pid!) };
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+try {
+  for (const service of services) {
+    const dir = join(work, service);
+    await bundle(`services/${service}`, { out: dir });
+    const entry = join(ROOT, 'services', service, 'src/main.ts');
+    // The node options the image sets (--enable-source-maps, and for some a young-generation cap).
+    const dockerfile = readFileSync(join(ROOT, 'services', service, 'Dockerfile'), 'utf8');
+    const imageOptions = (/NODE_OPTIONS=(?:"([^"]*)"|(\S+))/.exec(dockerfile) ?? []).slice(1).find(Boolean) ?? '';
+    const variants: Variant[] = [
+      { name: 'ts', cwd: ROOT, args: [entry] },
+      {
+        name: 'bundle',
+        cwd: dir,
+        args: ['--no-experimental-strip-types', ...imageOptions.split(' ').filter(Boolean), 'main.js'],
+      },
+      { name: 'bundle, no source maps', cwd: dir, args: ['--no-experimental-strip-types', 'main.js'] },
+    ];
+    const env = await environment(service);
+    const seen = new Map<string, { readyMs: number[]; rss: number[] }>(
+      variants.map((v) => [v.name, { readyMs: [], rss: [] }]),
+    );
+    for (let round = 0; round < ROUNDS; round++) {
+      // Interleaved, and the order turned each round, so that neither variant always runs on a warmer machine.
+      const order = round % 2 === 0 ? variants : [...variants].reverse();
+      for (const v of order) {
+        const m = await measure(v, env);
+        seen.get(v.name)!.readyMs.push(m.readyMs);
+        seen.get(v.name)!.rss.push(m.rss);
+      }
+    }
+    const ts = seen.get('ts')!;
+    for (const v of variants) {
+      const s = seen.get(v.name)!;
+      out(
+        `${service.padEnd(18)} ${v.name.padEnd(24)} ready p50 ${median(s.readyMs).toFixed(0).padStart(5)} ms` +
+          `  idle RSS p50 ${median(s.rss).toFixed(0).padStart(4)} MiB` +
+          (v.name === 'ts'
+            ? ''
+            : `  (vs ts: ready ${(median(s.readyMs) / median(ts.readyMs)).toFixed(2)}x, RSS ${(median(s.rss) / median(ts.rss)).toFixed(2)}x)`),
+      );
+    }
+    await stopCluster?.();
+    stopCluster = undefined;
+  }
+} finally {
+  await stopCluster?.();
+  await pg?.stop();
+  rmSync(work, { recursive: true, force: true });
+}

@@ -1,0 +1,263 @@
+// Bundles a workspace's entry points into plain JavaScript with esbuild: what images and standalone binaries
+// run. Development keeps running the `.ts` sources directly (type stripping); a bundle loads no TypeScript, which
+// saves each process the stripper's memory (issue 17: a bare server is 58 MiB as .mjs, 75 MiB as .ts) and its
+// start-up, and needs no node_modules beyond the few packages that must stay files.
+//
+//   node tools/build/bundle.ts <workspace dir> [--out DIR] [--format esm|cjs] [--version V]
+//
+// Driven by the workspace's package.json, so adding a service is one line there (or none):
+//   "srePlatform": { "bundle": { "entries": { "main": "src/main.ts", "deployctl": "src/cli/main.ts" },
+//                                "external": ["some-native-addon"] } }
+// entries default to { "main": "src/main.ts" }; each becomes <out>/<name>.js (+ .js.map). external adds to
+// ALWAYS_EXTERNAL. Whatever stays external and is reached is copied, with its production dependencies, into
+// <out>/node_modules from the installed tree (the lockfile's versions), and nothing else: <out> is the whole
+// runtime tree. <out>/bundle.json records what was built (entries, externals, version, esbuild's inputs).
+//
+// --format cjs is for Node's single executable applications, whose main script is CommonJS on Node 24: it
+// allows no external package, and import.meta.url is the executable's file URL.
+import { cpSync, existsSync, globSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire, isBuiltin } from 'node:module';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import { build, type Metafile, type Plugin } from 'esbuild';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/**
+ * Packages that load files next to their own modules (new URL('./x.wasm', import.meta.url)) and so cannot be
+ * inlined: PGlite reads pglite.wasm, pglite.data and initdb.wasm beside its chunks.
+ */
+export const ALWAYS_EXTERNAL = ['@electric-sql/pglite'];
+
+export interface BundleSettings {
+  entries: Record<string, string>;
+  external: string[];
+}
+
+interface Manifest {
+  name: string;
+  version: string;
+  srePlatform?: { bundle?: Partial<BundleSettings> };
+}
+
+export function readManifest(workspace: string): Manifest {
+  return JSON.parse(readFileSync(join(ROOT, workspace, 'package.json'), 'utf8')) as Manifest;
+}
+
+export function bundleSettings(workspace: string): BundleSettings {
+  const own = readManifest(workspace).srePlatform?.bundle ?? {};
+  return {
+    entries: own.entries ?? { main: 'src/main.ts' },
+    external: [...ALWAYS_EXTERNAL, ...(own.external ?? [])],
+  };
+}
+
+/**
+ * Source maps for the workspace's own code only. Node's --enable-source-maps parses a bundle's whole map at load:
+ * measured on deployment-api (5.7 MB of JavaScript, most of it @kubernetes/client-node), mapping every dependency
+ * cost 120 MiB of RSS with sources embedded and 73 MiB without. Each file under node_modules gets an input map
+ * whose only mapping lies past its last line (esbuild composes input maps and keeps only generated positions that
+ * the input map covers; an empty map would count as none), so it contributes no mappings and its package's own
+ * map is ignored: frames in our sources are mapped, frames in a dependency name the bundle's line, where esbuild's
+ * `// node_modules/<package>/<file>` comments say which file it was.
+ */
+const ownSourceMapsOnly: Plugin = {
+  name: 'own-source-maps-only',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/].*\.[cm]?js$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8').replace(/^\/\/# sourceMappingURL=.*$/gm, '');
+      const lines = text.split('\n').length;
+      const map = { version: 3, sources: ['dependency'], names: [], mappings: `${';'.repeat(lines + 1)}AAAA` };
+      const inline = Buffer.from(JSON.stringify(map)).toString('base64');
+      return { contents: `${text}\n//# sourceMappingURL=data:application/json;base64,${inline}\n`, loader: 'js' };
+    });
+  },
+};
+
+export interface BundleResult {
+  out: string;
+  /** The external packages the bundle imports, copied into out/node_modules. */
+  externals: string[];
+  /** Every package directory copied under out/node_modules (relative to out). */
+  copied: string[];
+}
+
+/** The package name of a bare import ('@scope/name/sub' -> '@scope/name'); undefined for builtins and paths. */
+function packageOf(path: string): string | undefined {
+  if (isBuiltin(path) || path.startsWith('.') || path.startsWith('/')) return undefined;
+  const parts = path.split('/');
+  return path.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
+}
+
+/**
+ * The directories of `pkg` and its production dependencies (dependencies and installed optionalDependencies),
+ * resolved as Node resolves them from `from`. Returns real paths under ROOT/node_modules.
+ */
+function productionClosure(pkg: string, from: string, seen = new Map<string, string>()): Map<string, string> {
+  const req = createRequire(join(from, 'noop.js'));
+  let manifestPath: string;
+  try {
+    manifestPath = req.resolve(`${pkg}/package.json`);
+  } catch {
+    // Packages whose exports hide package.json: walk node_modules upwards by hand.
+    let dir = from;
+    for (;;) {
+      const candidate = join(dir, 'node_modules', pkg, 'package.json');
+      if (existsSync(candidate)) {
+        manifestPath = candidate;
+        break;
+      }
+      if (dir === dirname(dir)) throw new Error(`bundle: cannot find the installed package ${pkg} from ${from}`);
+      dir = dirname(dir);
+    }
+  }
+  const dir = dirname(manifestPath);
+  if (seen.has(dir)) return seen;
+  seen.set(dir, pkg);
+  const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as {
+    dependencies?: Record<string, string>;
+    optionalDependencies?: Record<string, string>;
+  };
+  for (const dep of Object.keys(m.dependencies ?? {})) productionClosure(dep, dir, seen);
+  for (const dep of Object.keys(m.optionalDependencies ?? {})) {
+    try {
+      productionClosure(dep, dir, seen);
+    } catch {
+      // An optional dependency not installed for this platform.
+    }
+  }
+  return seen;
+}
+
+export async function bundle(
+  workspace: string,
+  options: { out?: string; format?: 'esm' | 'cjs'; version?: string } = {},
+): Promise<BundleResult> {
+  const manifest = readManifest(workspace);
+  const settings = bundleSettings(workspace);
+  const format = options.format ?? 'esm';
+  const service = workspace.split('/').at(-1)!;
+  const out = resolve(options.out ?? join(ROOT, 'dist', 'bundle', service));
+  const version = options.version ?? manifest.version;
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+
+  const result = await build({
+    absWorkingDir: ROOT,
+    entryPoints: Object.fromEntries(
+      Object.entries(settings.entries).map(([name, entry]) => [name, join(workspace, entry)]),
+    ),
+    outdir: out,
+    bundle: true,
+    platform: 'node',
+    target: 'node24',
+    format,
+    // Linked maps beside the bundle for images; inline for a binary, which is one file.
+    sourcemap: format === 'cjs' ? 'inline' : 'linked',
+    sourcesContent: false,
+    metafile: true,
+    plugins: [ownSourceMapsOnly],
+    logLevel: 'warning',
+    legalComments: 'linked',
+    // Keep names: stack traces and error classes (err.name, constructor.name in logs) read as in the sources.
+    keepNames: true,
+    external: format === 'esm' ? settings.external : [],
+    define: {
+      __SRE_PLATFORM_VERSION__: JSON.stringify(version),
+      ...(format === 'cjs' ? { 'import.meta.url': '__sre_import_meta_url', 'import.meta.dirname': '__dirname' } : {}),
+    },
+    banner: {
+      // ESM output: CommonJS dependencies that require() Node's builtins need a require; CJS output: the
+      // import.meta.url the sources read, as the executable's (or script's) own file URL.
+      js:
+        format === 'esm'
+          ? "import { createRequire as __sreCreateRequire } from 'node:module'; const require = __sreCreateRequire(import.meta.url);"
+          : "var __sre_import_meta_url = require('node:url').pathToFileURL(__filename).href;",
+    },
+  });
+  // esbuild leaves an import external either because settings.external says so, or because it is a require()
+  // in a try/catch of a package that is not installed (ws's optional bufferutil): only the former are copied.
+  const imported = externalsOf(result.metafile);
+  const externals = imported.filter((p) => settings.external.includes(p));
+  const optionalMissing = imported.filter((p) => !settings.external.includes(p));
+  const copied: string[] = [];
+  for (const pkg of externals) {
+    for (const [dir] of productionClosure(pkg, join(ROOT, workspace))) {
+      const rel = relative(ROOT, realpathSync(dir));
+      if (!rel.startsWith('node_modules/')) throw new Error(`bundle: external ${pkg} resolves outside node_modules`);
+      if (copied.includes(rel)) continue;
+      cpSync(dir, join(out, rel), {
+        recursive: true,
+        dereference: true,
+        // No nested node_modules (the closure copies those it needs) and no package's own .bin links.
+        filter: (src) => !relative(dir, src).split('/').includes('node_modules'),
+      });
+      copied.push(rel);
+    }
+  }
+  // The Dockerfiles build the bundle on the builder's platform for every target architecture
+  // (FROM --platform=$BUILDPLATFORM): right only while nothing in it is a native addon.
+  const native = globSync('node_modules/**/*.node', { cwd: out });
+  if (native.length > 0)
+    throw new Error(
+      `bundle: ${workspace} keeps native addons (${native.join(', ')}): build its image's bundle stage per target platform`,
+    );
+  writeFileSync(
+    join(out, 'package.json'),
+    `${JSON.stringify({ name: manifest.name, version, private: true, type: format === 'esm' ? 'module' : 'commonjs' }, null, 2)}\n`,
+  );
+  writeFileSync(
+    join(out, 'bundle.json'),
+    `${JSON.stringify(
+      {
+        workspace,
+        version,
+        format,
+        entries: settings.entries,
+        externals,
+        optionalMissing,
+        copied: copied.sort(),
+        inputs: Object.keys(result.metafile.inputs).length,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  return { out, externals, copied };
+}
+
+/** The external packages the outputs import (builtins excluded). */
+function externalsOf(metafile: Metafile): string[] {
+  const found = new Set<string>();
+  for (const output of Object.values(metafile.outputs))
+    for (const imp of output.imports) {
+      if (!imp.external) continue;
+      const pkg = packageOf(imp.path);
+      if (pkg) found.add(pkg);
+    }
+  return [...found].sort();
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { out: { type: 'string' }, format: { type: 'string', default: 'esm' }, version: { type: 'string' } },
+  });
+  const workspace = positionals[0];
+  if (!workspace || (values.format !== 'esm' && values.format !== 'cjs')) {
+    process.stderr.write(
+      'usage: node tools/build/bundle.ts <workspace dir> [--out DIR] [--format esm|cjs] [--version V]\n',
+    );
+    process.exit(2);
+  }
+  const r = await bundle(workspace.replace(/\/$/, ''), {
+    ...(values.out ? { out: values.out } : {}),
+    format: values.format,
+    ...(values.version ? { version: values.version } : {}),
+  });
+  process.stdout.write(
+    `bundle: ${workspace} -> ${relative(process.cwd(), r.out) || '.'} (external: ${r.externals.join(', ') || 'none'}; ${r.copied.length} packages in node_modules)\n`,
+  );
+}
