@@ -8,20 +8,20 @@ import type { Reporter, TestModule } from 'vitest/node';
 import type { FileTiming } from './report.ts';
 
 export default class TimelineReporter implements Reporter {
-  private readonly started = new Map<string, number>();
-  private readonly files: FileTiming[] = [];
+  readonly #started = new Map<string, number>();
+  readonly #files: FileTiming[] = [];
 
   onTestModuleStart(module: TestModule): void {
-    this.started.set(module.moduleId, Date.now());
+    this.#started.set(module.moduleId, Date.now());
   }
 
   onTestModuleEnd(module: TestModule): void {
-    const startTime = this.started.get(module.moduleId);
-    if (startTime !== undefined) this.files.push({ name: module.moduleId, startTime, endTime: Date.now() });
+    const startTime = this.#started.get(module.moduleId);
+    if (startTime !== undefined) this.#files.push({ name: module.moduleId, startTime, endTime: Date.now() });
   }
 
   onTestRunEnd(): void {
     const out = process.env['SRE_TEST_TIMELINE'];
-    if (out) writeFileSync(out, JSON.stringify(this.files));
+    if (out) writeFileSync(out, JSON.stringify(this.#files));
   }
 }

@@ -21,49 +21,49 @@ interface Waiter<T, R> {
 }
 
 export class GroupCommit<T, R> {
-  private readonly flush: (items: T[]) => Promise<R[]>;
-  private readonly options: GroupCommitOptions;
-  private queue: Waiter<T, R>[] = [];
-  private inFlight = 0;
+  readonly #flush: (items: T[]) => Promise<R[]>;
+  readonly #options: GroupCommitOptions;
+  #queue: Waiter<T, R>[] = [];
+  #inFlight = 0;
 
   /** `flush` returns one result per item, in order; if it throws, every item of that batch fails. */
   constructor(flush: (items: T[]) => Promise<R[]>, options: GroupCommitOptions) {
     if (options.maxBatch < 1 || options.maxInFlight < 1) throw new RangeError('maxBatch and maxInFlight must be >= 1');
-    this.flush = flush;
-    this.options = options;
+    this.#flush = flush;
+    this.#options = options;
   }
 
   add(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
-      this.pump();
+      this.#queue.push({ item, resolve, reject });
+      this.#pump();
     });
   }
 
   /** Items waiting for a flush (not counting those being flushed). */
   get waiting(): number {
-    return this.queue.length;
+    return this.#queue.length;
   }
 
-  private pump(): void {
-    while (this.inFlight < this.options.maxInFlight && this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.options.maxBatch);
-      this.inFlight++;
-      void this.run(batch);
+  #pump(): void {
+    while (this.#inFlight < this.#options.maxInFlight && this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#options.maxBatch);
+      this.#inFlight++;
+      void this.#run(batch);
     }
   }
 
-  private async run(batch: Waiter<T, R>[]): Promise<void> {
+  async #run(batch: Waiter<T, R>[]): Promise<void> {
     try {
-      const results = await this.flush(batch.map((w) => w.item));
+      const results = await this.#flush(batch.map((w) => w.item));
       if (results.length !== batch.length)
         throw new Error(`group commit: flush returned ${results.length} results for ${batch.length} items`);
       batch.forEach((w, i) => w.resolve(results[i] as R));
     } catch (err) {
       for (const w of batch) w.reject(err);
     } finally {
-      this.inFlight--;
-      this.pump();
+      this.#inFlight--;
+      this.#pump();
     }
   }
 }

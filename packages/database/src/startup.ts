@@ -9,9 +9,10 @@
 // the error may say), and a thin executor applies them.
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { Logger, ReadinessCheck } from '@sre-platform/service-kit';
+import type { Logger, ReadinessCheck, ServiceOptions } from '@sre-platform/service-kit';
 
 import type { Database } from './index.ts';
+import { databaseUnavailable } from './unavailable.ts';
 
 export interface RetryPolicy {
   /** The delay's ceiling after the first failure; it doubles with every further failure. */
@@ -97,41 +98,50 @@ type Phase = 'idle' | 'connecting' | 'preparing' | 'ready' | 'stopped';
  * 503 to every route but the probes); once ready it pings the database on every probe.
  */
 export class DatabaseStartup {
-  private readonly options: DatabaseStartupOptions;
-  private readonly secrets: string[];
-  private readonly abort = new AbortController();
-  private phase: Phase = 'idle';
-  private attempt = 0;
-  private lastError: string | undefined;
-  private failedAttempt = 0;
-  private nextAttemptAt: number | undefined;
-  private running: Promise<boolean> | undefined;
+  readonly #options: DatabaseStartupOptions;
+  readonly #secrets: string[];
+  readonly #abort = new AbortController();
+  #phase: Phase = 'idle';
+  #attempt = 0;
+  #lastError: string | undefined;
+  #failedAttempt = 0;
+  #nextAttemptAt: number | undefined;
+  #running: Promise<boolean> | undefined;
 
   constructor(options: DatabaseStartupOptions) {
-    this.options = options;
-    this.secrets = secretsOf(options.url);
+    this.#options = options;
+    this.#secrets = secretsOf(options.url);
   }
 
   get ready(): boolean {
-    return this.phase === 'ready';
+    return this.#phase === 'ready';
   }
 
   /** Why the service cannot use its database yet; undefined once it can. */
   waiting(): string | undefined {
-    switch (this.phase) {
+    switch (this.#phase) {
       case 'ready':
         return undefined;
       case 'stopped':
         return 'stopped before the database was ready';
       case 'preparing':
-        return `connected; running migrations (attempt ${this.attempt})`;
+        return `connected; running migrations (attempt ${this.#attempt})`;
       default: {
-        if (this.lastError === undefined) return 'connecting to the database';
-        const inMs = Math.max(0, (this.nextAttemptAt ?? Date.now()) - Date.now());
-        const next = inMs > 0 ? `next attempt in ${inMs} ms` : `attempt ${this.attempt} under way`;
-        return `waiting for the database: attempt ${this.failedAttempt} failed: ${this.lastError}; ${next}`;
+        if (this.#lastError === undefined) return 'connecting to the database';
+        const inMs = Math.max(0, (this.#nextAttemptAt ?? Date.now()) - Date.now());
+        const next = inMs > 0 ? `next attempt in ${inMs} ms` : `attempt ${this.#attempt} under way`;
+        return `waiting for the database: attempt ${this.#failedAttempt} failed: ${this.#lastError}; ${next}`;
       }
     }
+  }
+
+  /**
+   * What createService takes from a service whose dependency to wait for is its database: readiness
+   * from this run, and a database outage after start-up answered 503 with Retry-After, not 500. The
+   * three database-backed services spread it into their options.
+   */
+  get serviceOptions(): Required<Pick<ServiceOptions, 'readiness' | 'unavailable'>> {
+    return { readiness: [this.readiness], unavailable: databaseUnavailable };
   }
 
   readonly readiness: ReadinessCheck = {
@@ -139,57 +149,57 @@ export class DatabaseStartup {
     starting: () => this.waiting(),
     check: async () => {
       try {
-        await this.options.db.ping();
+        await this.#options.db.ping();
       } catch (err) {
-        throw new Error(describeDatabaseError(err, this.secrets), { cause: err });
+        throw new Error(describeDatabaseError(err, this.#secrets), { cause: err });
       }
     },
   };
 
   /** Starts the run (once); resolves true when the database is ready, false when stopped first. */
   start(log: Logger): Promise<boolean> {
-    this.running ??= this.run(log);
-    return this.running;
+    this.#running ??= this.#run(log);
+    return this.#running;
   }
 
   /** Ends the wait at once (an attempt in flight is abandoned); the service closes the database itself. */
   stop(): void {
-    if (this.phase !== 'ready') this.phase = 'stopped';
-    this.abort.abort();
+    if (this.#phase !== 'ready') this.#phase = 'stopped';
+    this.#abort.abort();
   }
 
-  private async run(log: Logger): Promise<boolean> {
-    const { db, prepare, retry } = this.options;
-    const logPolicy = this.options.logPolicy ?? DEFAULT_LOG_POLICY;
-    const random = this.options.random ?? Math.random;
-    const { signal } = this.abort;
+  async #run(log: Logger): Promise<boolean> {
+    const { db, prepare, retry } = this.#options;
+    const logPolicy = this.#options.logPolicy ?? DEFAULT_LOG_POLICY;
+    const random = this.#options.random ?? Math.random;
+    const { signal } = this.#abort;
     let lastLogAt: number | undefined;
     let skipped = 0;
     while (!signal.aborted) {
-      this.attempt += 1;
-      this.phase = 'connecting';
+      this.#attempt += 1;
+      this.#phase = 'connecting';
       const attemptStart = performance.now();
       try {
         await db.ping();
         if (signal.aborted) break;
-        this.phase = 'preparing';
+        this.#phase = 'preparing';
         await prepare(db);
         if (signal.aborted) break;
-        this.phase = 'ready';
+        this.#phase = 'ready';
         const attemptMs = Math.round(performance.now() - attemptStart);
-        log.info({ attempts: this.attempt, attemptMs }, 'database ready: connected and migrated');
+        log.info({ attempts: this.#attempt, attemptMs }, 'database ready: connected and migrated');
         return true;
       } catch (err) {
         if (signal.aborted) break;
-        this.phase = 'connecting';
-        this.lastError = describeDatabaseError(err, this.secrets);
-        this.failedAttempt = this.attempt;
-        const delay = nextDelayMs(this.attempt, retry, random);
+        this.#phase = 'connecting';
+        this.#lastError = describeDatabaseError(err, this.#secrets);
+        this.#failedAttempt = this.#attempt;
+        const delay = nextDelayMs(this.#attempt, retry, random);
         const now = Date.now();
-        this.nextAttemptAt = now + delay;
-        if (shouldLogFailure(this.attempt, lastLogAt === undefined ? undefined : now - lastLogAt, logPolicy)) {
+        this.#nextAttemptAt = now + delay;
+        if (shouldLogFailure(this.#attempt, lastLogAt === undefined ? undefined : now - lastLogAt, logPolicy)) {
           log.warn(
-            { attempt: this.attempt, nextDelayMs: delay, error: this.lastError, skippedSinceLastLog: skipped },
+            { attempt: this.#attempt, nextDelayMs: delay, error: this.#lastError, skippedSinceLastLog: skipped },
             'database not available; retrying',
           );
           lastLogAt = now;
@@ -198,7 +208,7 @@ export class DatabaseStartup {
         await sleep(delay, undefined, { signal }).catch(() => undefined);
       }
     }
-    this.phase = 'stopped';
+    this.#phase = 'stopped';
     return false;
   }
 }

@@ -18,11 +18,14 @@ export { createMetrics, Counter, Gauge, Histogram, Registry, UNMATCHED_ROUTE, ty
 export { HttpProblem, problem, PROBLEM_CONTENT_TYPE, titleFor, type ProblemDetails } from './problem.ts';
 export { runMain, type Stoppable } from './main.ts';
 export { isPlainText, PLAIN_TEXT_MESSAGE, PLAIN_TEXT_PATTERN, PlainText, toPlainText } from './text.ts';
+export { toProblem } from './plugins.ts';
+/** fastify-plugin: for a plugin whose hooks must reach every route (not encapsulated); routes stay encapsulated. */
+export { default as sharedPlugin } from 'fastify-plugin';
 export {
   createService,
-  toProblem,
   type ReadinessCheck,
   type Service,
   type ServiceApp,
   type ServiceOptions,
+  type ServicePlugin,
 } from './service.ts';

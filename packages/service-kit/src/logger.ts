@@ -2,8 +2,8 @@
 // keys (auth headers, cookies, webhook tokens, passwords, keys), at any depth.
 //
 // Why not pino's `redact` option: its wildcard paths are applied to every child logger's
-// bindings, and Fastify creates a child per request; measured on the kit's benchmark that cost a
-// third of the throughput. Scrubbing in formatters.log costs nothing for lines that are not
+// bindings, and Fastify creates a child per request, which the kit's benchmark measured as costly
+// (README, "Key challenges"). Scrubbing in formatters.log costs nothing for lines that are not
 // written (disabled levels) and little for those that are.
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 

@@ -180,12 +180,9 @@ describe('errors are application/problem+json', () => {
 
   it('for malformed JSON, an oversize body and an unsupported media type', async () => {
     const { service } = make({ bodyLimit: 64 });
-    const bad = await service.app.inject({
-      method: 'POST',
-      url: '/items',
-      headers: { 'content-type': 'application/json' },
-      payload: '{"name":',
-    });
+    const post = (contentType: string, payload: string) =>
+      service.app.inject({ method: 'POST', url: '/items', headers: { 'content-type': contentType }, payload });
+    const bad = await post('application/json', '{"name":');
     expect(bad.statusCode).toBe(400);
     expect(bad.headers['content-type']).toContain('application/problem+json');
     expect(bad.json().detail).toMatch(/JSON/);
@@ -194,12 +191,7 @@ describe('errors are application/problem+json', () => {
     expect(big.statusCode).toBe(413);
     expect(big.json()).toMatchObject({ status: 413, title: 'Payload Too Large' });
 
-    const xml = await service.app.inject({
-      method: 'POST',
-      url: '/items',
-      headers: { 'content-type': 'application/xml' },
-      payload: '<a/>',
-    });
+    const xml = await post('application/xml', '<a/>');
     expect(xml.statusCode).toBe(415);
     expect(xml.headers['content-type']).toContain('application/problem+json');
   });
@@ -370,19 +362,7 @@ describe('metrics', () => {
 
   it('counts a request in flight while it is being served, and not after', async () => {
     const { service } = make();
-    let release = () => {};
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    service.app.get('/gated', async () => {
-      await gate;
-      return { ok: true };
-    });
-    await service.app.listen({ port: 0, host: '127.0.0.1' });
-    const address = service.app.server.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
-    const inFlight = async () =>
-      (await service.metrics.requestsInFlight.get()).values.find((v) => v.labels.route === '/gated')?.value;
+    const { port, release, inFlight } = await gatedRoute(service, '/gated');
     const pending = fetch(`http://127.0.0.1:${port}/gated`);
     while ((await inFlight()) !== 1) await sleep(10); // however long the request takes to arrive
     expect(await inFlight()).toBe(1);
@@ -393,18 +373,8 @@ describe('metrics', () => {
 
   it('stops counting a request whose client went away', async () => {
     const { service, logs } = make();
-    // A handler that answers only when the test says so: the client leaves first, whatever the machine's speed.
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    service.app.get('/held', async () => {
-      await gate;
-      return { ok: true };
-    });
-    await service.app.listen({ port: 0, host: '127.0.0.1' });
-    const address = service.app.server.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
-    const inFlight = async () =>
-      (await service.metrics.requestsInFlight.get()).values.find((v) => v.labels.route === '/held')?.value;
+    // The client leaves first, whatever the machine's speed.
+    const { port, release, inFlight } = await gatedRoute(service, '/held');
     const aborted = () => logs.lines().some((l) => l['msg'] === 'request aborted by client' && l['status'] === 499);
     const controller = new AbortController();
     const pending = fetch(`http://127.0.0.1:${port}/held`, { signal: controller.signal }).catch(() => 'aborted');
@@ -416,3 +386,24 @@ describe('metrics', () => {
     release();
   });
 });
+
+/**
+ * A route on `service` that answers only once `release` is called, the service listening on a free
+ * port, and the in-flight gauge's value for that route.
+ */
+async function gatedRoute(service: Service, path: string) {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  service.app.get(path, async () => {
+    await gate;
+    return { ok: true };
+  });
+  await service.app.listen({ port: 0, host: '127.0.0.1' });
+  const address = service.app.server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const inFlight = async () =>
+    (await service.metrics.requestsInFlight.get()).values.find((v) => v.labels.route === path)?.value;
+  return { port, release, inFlight };
+}

@@ -12,7 +12,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { parse, parseAllDocuments } from 'yaml';
 
 import { createAppMetrics } from '../../../services/webhook-app/src/metrics.ts';
-import type { Outbox } from '../../../services/webhook-app/src/outbox.ts';
+import type { Outbox } from '../../../services/webhook-app/src/adapters/outbox.ts';
 
 export const MONITORING_DIR = join(REPO_ROOT, 'platform/monitoring');
 

@@ -8,7 +8,7 @@ import type { Logger } from '@sre-platform/service-kit';
 import { assess, keyOf, type ManagedStatus } from './domain/model.ts';
 import { KubeError } from './kube/client.ts';
 import type { ClusterStore } from './kube/store.ts';
-import type { KubeWrites } from './kube/writes.ts';
+import type { DeploymentEvent, KubeWrites } from './kube/writes.ts';
 import type { ApiMetrics } from './metrics.ts';
 import { OwnWrites } from './own-writes.ts';
 import { WorkQueue, type WorkQueueOptions } from './workqueue.ts';
@@ -181,24 +181,26 @@ export class Reconciler {
         next.driftRestorations = (status.driftRestorations ?? 0) + 1;
         next.lastDriftRestoredAt = new Date().toISOString();
         logger.info({ namespace, name, was, desired }, 'drift restored');
-        await this.#event(
+        await this.#event({
           namespace,
           name,
           uid,
-          'Normal',
-          'DriftRestored',
-          `spec.replicas was changed to ${was} outside deployment-api; restored to the desired ${desired}`,
-        );
+          type: 'Normal',
+          reason: 'DriftRestored',
+          message: `spec.replicas was changed to ${was} outside deployment-api; restored to the desired ${desired}`,
+        });
       } else {
         metrics.reconciles.inc({ result: 'scaled' });
         logger.info({ namespace, name, was, desired }, 'scaled to the desired count');
-        await this.#event(namespace, name, uid, 'Normal', 'Scaled', `scaled from ${was} to the desired ${desired}`);
+        const message = `scaled from ${was} to the desired ${desired}`;
+        await this.#event({ namespace, name, uid, type: 'Normal', reason: 'Scaled', message });
       }
     } else {
       if (assessment.state === 'in_sync') term.applied.set(key, generation);
       metrics.reconciles.inc({ result: assessment.state });
       if (assessment.state === 'conflict' && status.state !== 'conflict') {
-        await this.#event(namespace, name, deployment?.uid || undefined, 'Warning', 'HPAConflict', assessment.reason);
+        const uid = deployment?.uid || undefined;
+        await this.#event({ namespace, name, uid, type: 'Warning', reason: 'HPAConflict', message: assessment.reason });
       }
     }
     term.changedAt.delete(key);
@@ -214,18 +216,12 @@ export class Reconciler {
     return DONE;
   }
 
-  async #event(
-    ns: string,
-    name: string,
-    uid: string | undefined,
-    type: 'Normal' | 'Warning',
-    reason: string,
-    message: string,
-  ) {
+  async #event(event: DeploymentEvent) {
     try {
-      await this.#o.writes.deploymentEvent(ns, name, uid, type, reason, message, this.#o.identity);
+      await this.#o.writes.deploymentEvent(event, this.#o.identity);
     } catch (err) {
       // An Event is a record, not the work: failing to write one must not redo the scale.
+      const { namespace: ns, name, reason } = event;
       this.#o.logger.warn(
         { ns, name, reason, err: err instanceof Error ? err.message : String(err) },
         'event not recorded',

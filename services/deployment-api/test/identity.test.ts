@@ -2,7 +2,7 @@ import type { PeerCertificate } from 'node:tls';
 
 import { describe, expect, it } from 'vitest';
 
-import { allowed, callerFromCertificate } from '../src/api/identity.ts';
+import { allowed, callerFromCertificate, WRITE_METHODS } from '../src/api/identity.ts';
 
 const mapping = { operatorGroups: new Set(['ops']), readerGroups: new Set(['viewers']) };
 const cert = (subject: Record<string, string | string[]>) => ({ subject }) as unknown as PeerCertificate;
@@ -28,5 +28,11 @@ describe('certificate identity', () => {
     expect(allowed('reader', 'Unmanage')).toBe(false);
     expect(allowed('operator', 'Unmanage')).toBe(true);
     expect(allowed(undefined, 'GetDeployment')).toBe(false);
+  });
+});
+
+describe('WRITE_METHODS, read from the .proto', () => {
+  it('holds exactly the methods without idempotency_level = NO_SIDE_EFFECTS', () => {
+    expect([...WRITE_METHODS].sort()).toEqual(['SetDesiredReplicas', 'Unmanage']);
   });
 });

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import type { DeploymentView, ManagedDeployment, ManagedStatus } from '../src/domain/model.ts';
 import type { ClusterStore, StoreEvent } from '../src/kube/store.ts';
-import type { KubeWrites } from '../src/kube/writes.ts';
+import type { DeploymentEvent, KubeWrites } from '../src/kube/writes.ts';
 import { createApiMetrics } from '../src/metrics.ts';
 import { Reconciler } from '../src/reconciler.ts';
 import { deploymentView } from './fixtures.ts';
@@ -56,8 +56,7 @@ function fakeCluster() {
       }
       return String(++rv); // the watch event for this write has not arrived: the cache is behind
     },
-    deploymentEvent: async (_ns: string, name: string, _uid: unknown, _type: unknown, reason: string) =>
-      void events.push({ name, reason }),
+    deploymentEvent: async ({ name, reason }: DeploymentEvent) => void events.push({ name, reason }),
     patchManagedStatus: async (_ns: string, name: string, status: ManagedStatus) => {
       const m = managed.get(name);
       if (m) m.status = status;

@@ -1,10 +1,10 @@
 // Routes: the original's wire contract. GET /invoices lists every invoice; POST /invoices/pay pays
 // every unpaid one and says what happened to each: 200 when all are paid, else a 502 problem.
-import { Counter, Gauge, Histogram, HttpProblem, type Registry, type ServiceApp } from '@sre-platform/service-kit';
+import { HttpProblem, type ServiceApp, type ServicePlugin } from '@sre-platform/service-kit';
 
 import { jsonDecimal } from '@sre-platform/currency';
-import type { Invoice, Invoices } from './invoices.ts';
-import type { Failure, Payer, PayerEvents, PayReport } from './payer.ts';
+import type { Invoice, Invoices } from './adapters/invoices.ts';
+import type { Failure, Payer, PayReport } from './pay/payer.ts';
 
 export const PAYMENT_FAILED = 'urn:sre-platform:problem:invoice-payment-failed';
 // The detail names this many failures; the `failed` list has them all.
@@ -24,42 +24,12 @@ const brief = (i: Invoice) => ({
 });
 const failure = (f: Failure) => ({ ...brief(f.invoice), reason: f.reason, retryable: f.retryable, detail: f.detail });
 
-export function createInvoiceMetrics(registry: Registry, invoices: Invoices): PayerEvents {
-  const results = new Counter({
-    name: 'invoice_payments_total',
-    help: 'Invoices settled by pay calls, by result: paid, rejected (by the provider), unreachable (nothing was sent), or why the outcome is unknown (timeout, network, provider_error, protocol, key_conflict, unknown).',
-    labelNames: ['result'],
-    registers: [registry],
-  });
-  const calls = new Histogram({
-    name: 'invoice_provider_request_duration_seconds',
-    help: 'Calls to the payment provider, by outcome (paid, rejected, unknown).',
-    labelNames: ['outcome'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [registry],
-  });
-  let cached = { at: 0, counts: { unpaid: 0, paying: 0, paid: 0 } };
-  new Gauge({
-    name: 'invoices',
-    help: 'Invoices in the database by status (unpaid, paying, paid); every replica reports the same shared numbers.',
-    labelNames: ['status'],
-    registers: [registry],
-    async collect() {
-      if (Date.now() - cached.at > 1000) cached = { at: Date.now(), counts: await invoices.countByStatus() };
-      for (const [status, n] of Object.entries(cached.counts)) this.set({ status }, n);
-    },
-  });
-  return {
-    attempt: (outcome, seconds) => {
-      calls.observe({ outcome: outcome.kind }, seconds);
-    },
-    settled: (result) => {
-      results.inc({ result });
-    },
-  };
+interface RouteDeps {
+  invoices: Invoices;
+  payer: Payer;
 }
 
-export function registerRoutes(app: ServiceApp, deps: { invoices: Invoices; payer: Payer }): void {
+function routes(app: ServiceApp, deps: RouteDeps): void {
   const { invoices, payer } = deps;
 
   // The pay route takes no body: whatever a client sends (none, {}, a form) is read and ignored,
@@ -103,4 +73,16 @@ export function registerRoutes(app: ServiceApp, deps: { invoices: Invoices; paye
       },
     );
   });
+}
+
+/**
+ * The routes as one encapsulated Fastify plugin: the catch-all body parser below reads and ignores
+ * any body on these routes only; the kit's probes and anything else keep Fastify's parsers.
+ */
+export function registerRoutes(app: ServiceApp, deps: RouteDeps): void {
+  const plugin: ServicePlugin = (scope, _options, done) => {
+    routes(scope, deps);
+    done();
+  };
+  void app.register(plugin);
 }

@@ -1,13 +1,14 @@
 // Wiring only: config -> database -> invoices -> provider client -> payer -> routes -> listen, then the
 // database start-up run (retries until PostgreSQL answers, then migrates and seeds).
-import { databaseOptions, databaseStartup, databaseUnavailable, openDatabase } from '@sre-platform/database';
+import { databaseOptions, databaseStartup, openDatabase } from '@sre-platform/database';
 import { createService, redactConfig, runMain } from '@sre-platform/service-kit';
 
 import { httpProvider } from './adapters/provider.ts';
-import { createInvoiceMetrics, registerRoutes } from './app.ts';
+import { registerRoutes } from './app.ts';
+import { createInvoiceMetrics } from './metrics.ts';
 import { ConfigSchema, readConfig } from './config.ts';
-import { Invoices } from './invoices.ts';
-import { Payer } from './payer.ts';
+import { Invoices } from './adapters/invoices.ts';
+import { Payer } from './pay/payer.ts';
 
 const NAME = 'invoice-app';
 const VERSION = process.env['APP_VERSION'] ?? '0.1.0';
@@ -23,10 +24,8 @@ runMain(NAME, async () => {
     name: NAME,
     version: VERSION,
     config,
-    // The provider being down does not make us unready: listing works, and paying says what failed.
-    readiness: [database.readiness],
-    // A database outage after start-up: writes answer 503 with Retry-After, not 500.
-    unavailable: databaseUnavailable,
+    // Only the database: the provider being down does not make us unready (listing works, paying says what failed).
+    ...database.serviceOptions,
   });
   service.logger.info(
     {

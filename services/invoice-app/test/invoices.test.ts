@@ -2,7 +2,7 @@
 import { openDatabase, type Database } from '@sre-platform/database';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-import { Invoices } from '../src/invoices.ts';
+import { Invoices } from '../src/adapters/invoices.ts';
 
 let db: Database;
 let invoices: Invoices;

@@ -12,9 +12,10 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { httpProvider, type PaymentProvider } from '../src/adapters/provider.ts';
-import { createInvoiceMetrics, registerRoutes } from '../src/app.ts';
-import { Invoices } from '../src/invoices.ts';
-import { Payer } from '../src/payer.ts';
+import { registerRoutes } from '../src/app.ts';
+import { createInvoiceMetrics } from '../src/metrics.ts';
+import { Invoices } from '../src/adapters/invoices.ts';
+import { Payer } from '../src/pay/payer.ts';
 
 interface Answer {
   status: number;

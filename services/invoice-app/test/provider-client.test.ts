@@ -8,8 +8,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { httpProvider, type ProviderOutcome } from '../src/adapters/provider.ts';
 import { jsonDecimal } from '@sre-platform/currency';
-import { Invoices } from '../src/invoices.ts';
-import { Payer } from '../src/payer.ts';
+import { Invoices } from '../src/adapters/invoices.ts';
+import { Payer } from '../src/pay/payer.ts';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 let server: Server;

@@ -12,8 +12,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 
 import { httpProvider, type ProviderOutcome } from '../src/adapters/provider.ts';
 import { jsonDecimal } from '@sre-platform/currency';
-import { Invoices } from '../src/invoices.ts';
-import { Payer } from '../src/payer.ts';
+import { Invoices } from '../src/adapters/invoices.ts';
+import { Payer } from '../src/pay/payer.ts';
 
 const order = { invoiceId: 'I1', value: jsonDecimal(1215n, 2), currency: 'EUR' };
 const cleanups: (() => unknown)[] = [];

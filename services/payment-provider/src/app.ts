@@ -1,12 +1,20 @@
 // Routes: POST /payments/pay, the wire contract of the original Go service, plus Idempotency-Key.
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { Counter, HttpProblem, PlainText, Type, type Registry, type ServiceApp } from '@sre-platform/service-kit';
+import {
+  HttpProblem,
+  PlainText,
+  sharedPlugin,
+  Type,
+  type ServiceApp,
+  type ServicePlugin,
+} from '@sre-platform/service-kit';
 
 import type { Config } from './config.ts';
 import { currencyExponent, isKnownCurrency, toMinorUnits } from '@sre-platform/currency';
 import { registerJsonParser, valueSource } from './json.ts';
-import type { Payments } from './payments.ts';
+import type { Payments } from './adapters/payments.ts';
+import type { PaymentMetrics } from './metrics.ts';
 
 export const PAY_PATH = '/payments/pay';
 export const IDEMPOTENCY_CONFLICT = 'urn:sre-platform:problem:idempotency-key-reused';
@@ -26,38 +34,40 @@ const PayHeaders = Type.Object({
 
 export type Faults = Pick<Config, 'FAULT_DELAY_MS' | 'FAULT_STATUS' | 'FAULT_RATE' | 'faultIds'>;
 
-export function createPaymentMetrics(registry: Registry) {
-  return {
-    payments: new Counter({
-      name: 'payment_provider_payments_total',
-      help: 'Payment requests that passed validation, by result (paid, replayed, conflict, fault).',
-      labelNames: ['result'],
-      registers: [registry],
-    }),
-  };
-}
-
 function isProblem(payload: unknown): payload is Record<string, unknown> {
   return (
     typeof payload === 'object' && payload !== null && typeof (payload as { status?: unknown }).status === 'number'
   );
 }
 
-export function registerRoutes(
-  app: ServiceApp,
-  deps: { payments: Payments; faults: Faults; metrics: ReturnType<typeof createPaymentMetrics> },
-): void {
+interface RouteDeps {
+  payments: Payments;
+  faults: Faults;
+  metrics: PaymentMetrics;
+}
+
+/**
+ * The original answered every error as {"error": message}: each problem document carries that
+ * member too (an RFC 9457 extension member), so a client of the original reads it unchanged. Every
+ * route's, the kit's 404 included: so this plugin is not encapsulated (fastify-plugin).
+ */
+const errorMember = sharedPlugin(
+  (app: ServiceApp, _options, done) => {
+    app.addHook('preSerialization', (_request, reply, payload, next) => {
+      if (reply.statusCode >= 400 && isProblem(payload) && payload['error'] === undefined) {
+        next(null, { ...payload, error: payload['detail'] ?? payload['title'] });
+        return;
+      }
+      next(null, payload);
+    });
+    done();
+  },
+  { name: 'payment-provider-error-member' },
+);
+
+function routes(app: ServiceApp, deps: RouteDeps): void {
   const { payments, faults, metrics } = deps;
   registerJsonParser(app);
-  // The original answered every error as {"error": message}: each problem document carries that
-  // member too (an RFC 9457 extension member), so a client of the original reads it unchanged.
-  app.addHook('preSerialization', (_request, reply, payload, done) => {
-    if (reply.statusCode >= 400 && isProblem(payload) && payload['error'] === undefined) {
-      done(null, { ...payload, error: payload['detail'] ?? payload['title'] });
-      return;
-    }
-    done(null, payload);
-  });
 
   app.post(
     PAY_PATH,
@@ -109,4 +119,18 @@ export function registerRoutes(
       return { id };
     },
   );
+}
+
+/**
+ * The error member for every answer, then the routes as one encapsulated Fastify plugin: the
+ * any-content-type JSON parser (json.ts) applies to PAY_PATH only; the kit's probes and anything
+ * else keep Fastify's parsers.
+ */
+export function registerRoutes(app: ServiceApp, deps: RouteDeps): void {
+  void app.register(errorMember);
+  const plugin: ServicePlugin = (scope, _options, done) => {
+    routes(scope, deps);
+    done();
+  };
+  void app.register(plugin);
 }

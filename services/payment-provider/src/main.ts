@@ -1,11 +1,12 @@
 // Wiring only: config -> database -> ledger -> routes -> listen, then the database start-up run
 // (retries until PostgreSQL answers, then migrates).
-import { databaseOptions, databaseStartup, databaseUnavailable, openDatabase } from '@sre-platform/database';
+import { databaseOptions, databaseStartup, openDatabase } from '@sre-platform/database';
 import { createService, redactConfig, runMain } from '@sre-platform/service-kit';
 
-import { createPaymentMetrics, registerRoutes } from './app.ts';
+import { registerRoutes } from './app.ts';
+import { createPaymentMetrics } from './metrics.ts';
 import { ConfigSchema, readConfig } from './config.ts';
-import { Payments } from './payments.ts';
+import { Payments } from './adapters/payments.ts';
 
 const NAME = 'payment-provider';
 const VERSION = process.env['APP_VERSION'] ?? '0.1.0';
@@ -21,9 +22,7 @@ runMain(NAME, async () => {
     name: NAME,
     version: VERSION,
     config,
-    readiness: [database.readiness],
-    // A database outage after start-up: writes answer 503 with Retry-After, not 500.
-    unavailable: databaseUnavailable,
+    ...database.serviceOptions,
   });
   service.logger.info({ config: redactConfig(ConfigSchema, config), database: db.kind }, 'configuration');
   if (config.FAULT_DELAY_MS > 0 || config.FAULT_STATUS !== undefined) {

@@ -4,8 +4,9 @@ import type { Database } from '@sre-platform/database';
 import { createLogger, createService, type Service } from '@sre-platform/service-kit';
 import { captureLogs, testConfig } from '@sre-platform/service-kit/testing';
 
-import { createPaymentMetrics, registerRoutes, type Faults } from '../src/app.ts';
-import { Payments } from '../src/payments.ts';
+import { registerRoutes, type Faults } from '../src/app.ts';
+import { createPaymentMetrics } from '../src/metrics.ts';
+import { Payments } from '../src/adapters/payments.ts';
 
 export const NO_FAULTS: Faults = { FAULT_DELAY_MS: 0, FAULT_STATUS: undefined, FAULT_RATE: 1, faultIds: undefined };
 

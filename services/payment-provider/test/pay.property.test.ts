@@ -6,7 +6,7 @@ import { openDatabase, type Database } from '@sre-platform/database';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { Payments } from '../src/payments.ts';
+import { Payments } from '../src/adapters/payments.ts';
 import { inProcessProvider } from './harness.ts';
 
 let db: Database;

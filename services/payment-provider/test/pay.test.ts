@@ -1,12 +1,12 @@
 // POST /payments/pay in process, on embedded PGlite: the original wire contract, every 400, and
 // the Idempotency-Key semantics.
 import { openDatabase, type Database } from '@sre-platform/database';
-import type { Service } from '@sre-platform/service-kit';
+import { Type, type Service, type ServicePlugin } from '@sre-platform/service-kit';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { IDEMPOTENCY_CONFLICT, type Faults } from '../src/app.ts';
 import { readConfig } from '../src/config.ts';
-import { Payments } from '../src/payments.ts';
+import { Payments } from '../src/adapters/payments.ts';
 import { inProcessProvider, NO_FAULTS } from './harness.ts';
 
 // One embedded database per file (starting PGlite takes a second or two), emptied before each test.
@@ -205,6 +205,26 @@ describe("the original's error member and content types", () => {
     // Brackets inside strings are not nesting.
     expect((await p.pay(body({ ...I1, note: '['.repeat(1000) }))).statusCode).toBe(200);
     expect(await p.count()).toBe(2);
+  });
+});
+
+describe('the routes plugin is encapsulated', () => {
+  it("its any-content-type JSON parser does not reach another plugin's routes, the shared error member does", async () => {
+    const p = await provider();
+    const sibling: ServicePlugin = (app, _options, done) => {
+      app.post('/sibling', { schema: { body: Type.Object({ a: Type.String() }) } }, (request) => request.body);
+      done();
+    };
+    await p.service.app.register(sibling);
+    const post = (url: string, contentType: string, payload: string) =>
+      p.service.app.inject({ method: 'POST', url, headers: { 'content-type': contentType }, payload });
+    // The pay route reads JSON under any content type; the sibling keeps Fastify's parsers.
+    expect((await post('/payments/pay', 'text/plain', JSON.stringify(I1))).json()).toEqual({ id: 'I1' });
+    expect((await post('/sibling', 'application/json', '{"a":"x"}')).json()).toEqual({ a: 'x' });
+    const form = await post('/sibling', 'application/x-www-form-urlencoded', '{"a":"x"}');
+    expect(form.statusCode).toBe(415);
+    const problem = form.json<{ detail: string; error: string }>();
+    expect(problem.error).toBe(problem.detail);
   });
 });
 

@@ -1,7 +1,7 @@
 // Routes: the GitLab webhook, and the admin API for dead letters.
 import { hash, timingSafeEqual } from 'node:crypto';
 
-import { HttpProblem, Type, type ServiceApp } from '@sre-platform/service-kit';
+import { HttpProblem, Type, type ServiceApp, type ServicePlugin } from '@sre-platform/service-kit';
 import type { FastifyRequest } from 'fastify';
 import { Compile } from 'typebox/compile';
 
@@ -14,7 +14,7 @@ import {
   unstorable,
 } from './domain/push.ts';
 import type { AppMetrics } from './metrics.ts';
-import type { Outbox } from './outbox.ts';
+import type { Outbox } from './adapters/outbox.ts';
 
 export const WEBHOOK_PATH = '/webhooks/gitlab';
 /** X-Gitlab-Event -> metric label. A system hook says which event it is in its body only. */
@@ -75,7 +75,7 @@ export function jsonDepthExceeds(json: Buffer, limit: number): boolean {
 const mediaType = (header: unknown) =>
   typeof header === 'string' ? (header.split(';', 1)[0] ?? '').trim().toLowerCase() : '';
 
-export function registerRoutes(app: ServiceApp, deps: AppDeps): void {
+function routes(app: ServiceApp, deps: AppDeps): void {
   const { outbox } = deps;
   const webhookSecret = secretCheck(deps.webhookSecret);
   const adminToken = deps.adminToken ? secretCheck(deps.adminToken) : undefined;
@@ -267,4 +267,16 @@ function idempotencyKey(request: FastifyRequest, raw: Buffer | undefined): strin
 
 function header1(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * The routes as one encapsulated Fastify plugin: the raw-JSON-only body parser below (anything else
+ * is a 415) applies to the webhook and the admin API only; the kit's probes keep Fastify's parsers.
+ */
+export function registerRoutes(app: ServiceApp, deps: AppDeps): void {
+  const plugin: ServicePlugin = (scope, _options, done) => {
+    routes(scope, deps);
+    done();
+  };
+  void app.register(plugin);
 }

@@ -3,6 +3,7 @@ import { databaseConfigProperties } from '@sre-platform/database';
 import { baseConfigProperties, ConfigError, loadConfig, Secret, Type, type Static } from '@sre-platform/service-kit';
 
 import type { Auth } from './adapters/rocketchat.ts';
+import type { DeliverySettings } from './delivery.ts';
 import type { RecipientRules } from './domain/push.ts';
 
 const Username = Type.String({ minLength: 1, maxLength: 120, pattern: '^[A-Za-z0-9_.@-]+$' });
@@ -45,7 +46,12 @@ export const ConfigSchema = Type.Object({
 export type Config = Static<typeof ConfigSchema> & {
   rocketchatAuth: Auth;
   recipients: RecipientRules;
+  /** The delivery worker's settings, derived once here (plain data: it crosses to the delivery thread). */
+  delivery: DeliverySettings;
 };
+
+/** How long a wake-up after an accept waits for more accepts before the worker claims. */
+const WAKE_WINDOW_MS = 10;
 
 function mapping(name: string, raw: string, keyLower: boolean): Record<string, string> {
   let parsed: unknown;
@@ -85,6 +91,20 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     ...c,
     rocketchatAuth,
+    delivery: {
+      batchSize: c.DELIVERY_BATCH_SIZE,
+      concurrency: c.DELIVERY_CONCURRENCY,
+      maxAttempts: c.DELIVERY_MAX_ATTEMPTS,
+      backoffBaseMs: c.DELIVERY_BACKOFF_BASE_MS,
+      backoffCapMs: c.DELIVERY_BACKOFF_CAP_MS,
+      // Each delivery makes at most four calls (login, dm.create, chat.sendMessage and, after a 400,
+      // chat.getMessage), each phase of which is bounded by the timeout; the slack covers undici's 1 s
+      // timer resolution. Should a lease still run out mid-send, the next worker's re-send of the same
+      // message id creates nothing, and the client finds the message by that id.
+      leaseMs: c.ROCKETCHAT_TIMEOUT_MS * 4 + 10_000,
+      idlePollMs: c.DELIVERY_POLL_MS,
+      wakeWindowMs: WAKE_WINDOW_MS,
+    },
     recipients: {
       defaultRecipient: c.ROCKETCHAT_DEFAULT_RECIPIENT,
       byProject: mapping('ROCKETCHAT_RECIPIENTS_BY_PROJECT', c.ROCKETCHAT_RECIPIENTS_BY_PROJECT, false),

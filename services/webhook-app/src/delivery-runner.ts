@@ -1,84 +1,74 @@
 // Where the delivery worker runs. With PostgreSQL it gets a worker thread and a connection pool of
 // its own, so that Rocket.Chat calls and outbox updates never queue in front of accepts on the main
-// event loop (measured: one accept took 2.8 ms with delivery on the same loop, 1.6 ms without).
-// PGlite lives in one thread, so with it the worker runs in the main thread.
+// event loop (see the README's measured figures). PGlite lives in one thread, so with it the worker
+// runs in the main thread, on the process's one Outbox. Either way wakes pass one WakeThrottle here.
 import { Worker } from 'node:worker_threads';
 
 import type { Logger } from '@sre-platform/service-kit';
 
-import type { Database } from '@sre-platform/database';
-import { RocketChatClient } from './adapters/rocketchat.ts';
 import type { Config } from './config.ts';
-import { DeliveryWorker, type DeliveryMetrics, type DeliverySettings } from './delivery.ts';
-import { Outbox } from './outbox.ts';
+import { createDelivery, type Delivery, type DeliveryMetrics } from './delivery.ts';
+import { applyFromThread, type FromThread, type ThreadData, type ToThread } from './delivery-protocol.ts';
+import type { Outbox } from './adapters/outbox.ts';
 
-export interface DeliveryRunner {
-  start(): void;
-  wake(): void;
-  stop(): Promise<void>;
+export type DeliveryRunner = Delivery;
+
+/**
+ * Coalesces wakes: the first wake in a quiet period fires `fire` once the window has passed, and
+ * every wake meanwhile joins it. So a burst of accepts becomes one claim of many rows instead of
+ * many claims of one, and, with a thread, at most one message per window crosses to it (messaging
+ * the thread once per accept was a visible share of the accept thread's time under load: README, "Throughput").
+ */
+export class WakeThrottle {
+  readonly #windowMs: number;
+  readonly #fire: () => void;
+  #pending = false;
+
+  constructor(windowMs: number, fire: () => void) {
+    this.#windowMs = windowMs;
+    this.#fire = fire;
+  }
+
+  wake(): void {
+    if (this.#pending) return;
+    this.#pending = true;
+    setTimeout(() => {
+      this.#pending = false;
+      this.#fire();
+    }, this.#windowMs).unref();
+  }
 }
 
-export function deliverySettings(config: Config): DeliverySettings {
-  return {
-    batchSize: config.DELIVERY_BATCH_SIZE,
-    concurrency: config.DELIVERY_CONCURRENCY,
-    maxAttempts: config.DELIVERY_MAX_ATTEMPTS,
-    backoffBaseMs: config.DELIVERY_BACKOFF_BASE_MS,
-    backoffCapMs: config.DELIVERY_BACKOFF_CAP_MS,
-    // Each delivery makes at most four calls (login, dm.create, chat.sendMessage and, after a 400,
-    // chat.getMessage), each phase of which is bounded by the timeout; the slack covers undici's 1 s
-    // timer resolution. Should a lease still run out mid-send, the next worker's re-send of the same
-    // message id creates nothing, and the client finds the message by that id.
-    leaseMs: config.ROCKETCHAT_TIMEOUT_MS * 4 + 10_000,
-    idlePollMs: config.DELIVERY_POLL_MS,
-    wakeWindowMs: 10,
-  };
-}
-
-export function inProcessRunner(config: Config, db: Database, metrics: DeliveryMetrics, log: Logger): DeliveryRunner {
-  const rocketchat = new RocketChatClient(config.ROCKETCHAT_URL, config.rocketchatAuth, config.ROCKETCHAT_TIMEOUT_MS);
-  const worker = new DeliveryWorker(new Outbox(db), rocketchat, deliverySettings(config), metrics, log);
+export function inProcessRunner(config: Config, outbox: Outbox, metrics: DeliveryMetrics, log: Logger): DeliveryRunner {
+  const delivery = createDelivery(config, outbox, metrics, log);
+  const throttle = new WakeThrottle(config.delivery.wakeWindowMs, () => {
+    delivery.wake();
+  });
   return {
     start: () => {
-      worker.start();
+      delivery.start();
     },
     wake: () => {
-      worker.wake();
+      throttle.wake();
     },
-    stop: async () => {
-      await worker.stop();
-      await rocketchat.close();
-    },
+    stop: () => delivery.stop(),
   };
 }
-
-export type ToThread = { type: 'wake' } | { type: 'stop' };
-export type MetricEvent = [name: keyof DeliveryMetrics, value: number | string];
-export type FromThread = { type: 'metrics'; events: MetricEvent[] };
 
 export function threadRunner(config: Config, metrics: DeliveryMetrics, log: Logger): DeliveryRunner {
   let worker: Worker | undefined;
   let stopped: Promise<void> | undefined;
-  // At most one wake message per window: the thread gathers wakes over that window before it claims
-  // anyway, so more messages would only cost the accept thread (its messaging with the thread was 6 %
-  // of its JavaScript time under load, one message per setImmediate tick).
-  const windowMs = deliverySettings(config).wakeWindowMs;
-  let lastPostAt = -Infinity;
-  let wakePending = false;
-  const postWake = () => {
-    wakePending = false;
-    lastPostAt = performance.now();
+  const throttle = new WakeThrottle(config.delivery.wakeWindowMs, () => {
     worker?.postMessage({ type: 'wake' } satisfies ToThread);
-  };
+  });
   return {
     start() {
       // Beside this module: delivery-thread.ts in development, delivery-thread.js in the bundle (an entry of its
       // own in package.json's srePlatform.bundle, built by tools/build/bundle.ts).
       const thread = import.meta.url.endsWith('.ts') ? './delivery-thread.ts' : './delivery-thread.js';
-      worker = new Worker(new URL(thread, import.meta.url), { workerData: { config } });
+      worker = new Worker(new URL(thread, import.meta.url), { workerData: { config } satisfies ThreadData });
       worker.on('message', (msg: FromThread) => {
-        if (msg.type === 'metrics')
-          for (const [name, value] of msg.events) (metrics[name] as (v: number | string) => void)(value);
+        applyFromThread(metrics, msg);
       });
       worker.on('error', (err) => {
         // Crash-only: accepted events are safe in the outbox; a restart resumes their delivery.
@@ -87,11 +77,7 @@ export function threadRunner(config: Config, metrics: DeliveryMetrics, log: Logg
       });
     },
     wake() {
-      if (wakePending) return;
-      wakePending = true;
-      const wait = lastPostAt + windowMs - performance.now();
-      if (wait <= 0) setImmediate(postWake);
-      else setTimeout(postWake, wait);
+      throttle.wake();
     },
     stop() {
       stopped ??= new Promise<void>((resolve) => {

@@ -1,50 +1,34 @@
-// The delivery worker in its own thread: its own connection pool, Rocket.Chat client and logger;
-// metrics go to the main thread, which serves /metrics.
+// The delivery worker in its own thread: its own connection pool, Outbox, Rocket.Chat client and
+// logger; metrics go to the main thread, which serves /metrics. It speaks only the protocol in
+// delivery-protocol.ts. The main thread throttles wakes before posting them (delivery-runner.ts),
+// so a wake here claims at once.
 import { parentPort, workerData } from 'node:worker_threads';
 
+import { databaseOptions, openDatabase } from '@sre-platform/database';
 import { createLogger } from '@sre-platform/service-kit';
 
-import { databaseOptions, openDatabase } from '@sre-platform/database';
-import type { Config } from './config.ts';
-import type { DeliveryMetrics } from './delivery.ts';
-import { inProcessRunner, type FromThread, type MetricEvent, type ToThread } from './delivery-runner.ts';
+import { createDelivery } from './delivery.ts';
+import { metricsToMain, type FromThread, type ThreadData, type ToThread } from './delivery-protocol.ts';
+import { Outbox } from './adapters/outbox.ts';
 
 const port = parentPort!;
-const { config } = workerData as { config: Config };
+const { config } = workerData as ThreadData;
 const log = createLogger({ name: 'webhook-app', level: config.LOG_LEVEL }).child({ component: 'delivery' });
 const db = await openDatabase({
   ...databaseOptions(config),
   dataDir: undefined,
   poolSize: Math.max(2, Math.ceil(config.DATABASE_POOL_SIZE / 2)),
 });
-// Metric events go to the main thread in batches, one message per 50 ms at most instead of one per
-// delivery (per-delivery messages were a visible share of the accept thread's time under load).
-let pending: MetricEvent[] = [];
-const flush = () => {
-  if (pending.length === 0) return;
-  port.postMessage({ type: 'metrics', events: pending } satisfies FromThread);
-  pending = [];
-};
-const record = (event: MetricEvent) => {
-  pending.push(event);
-  if (pending.length === 1) setTimeout(flush, 50);
-};
-const metrics: DeliveryMetrics = {
-  delivered: (value) => {
-    record(['delivered', value]);
-  },
-  failed: (value) => {
-    record(['failed', value]);
-  },
-  deadLettered: (value) => {
-    record(['deadLettered', value]);
-  },
-};
-const runner = inProcessRunner(config, db, metrics, log);
+// This thread's one Outbox (an isolate of its own cannot share the main thread's): it only claims and
+// records, so it needs no accept settings.
+const { metrics, flush } = metricsToMain((message: FromThread) => {
+  port.postMessage(message);
+});
+const delivery = createDelivery(config, new Outbox(db), metrics, log);
 port.on('message', (msg: ToThread) => {
-  if (msg.type === 'wake') runner.wake();
+  if (msg.type === 'wake') delivery.wake();
   else {
-    void runner
+    void delivery
       .stop()
       .then(() => db.close())
       .finally(() => {
@@ -53,4 +37,4 @@ port.on('message', (msg: ToThread) => {
       });
   }
 });
-runner.start();
+delivery.start();

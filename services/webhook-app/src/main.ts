@@ -2,12 +2,12 @@
 // then the database start-up run (retries until PostgreSQL answers, migrates) -> delivery starts.
 import { createService, redactConfig, runMain } from '@sre-platform/service-kit';
 
-import { databaseOptions, databaseStartup, databaseUnavailable, openDatabase } from '@sre-platform/database';
+import { databaseOptions, databaseStartup, openDatabase } from '@sre-platform/database';
 import { registerRoutes } from './app.ts';
 import { ConfigSchema, readConfig } from './config.ts';
 import { inProcessRunner, threadRunner } from './delivery-runner.ts';
 import { createAppMetrics, deliveryMetrics } from './metrics.ts';
-import { Outbox } from './outbox.ts';
+import { Outbox } from './adapters/outbox.ts';
 
 const NAME = 'webhook-app';
 const VERSION = process.env['APP_VERSION'] ?? '0.1.0';
@@ -26,10 +26,8 @@ runMain(NAME, async () => {
     name: NAME,
     version: VERSION,
     config,
-    // Rocket.Chat being down does not make us unready: accepting (durably) is our job, delivery waits.
-    readiness: [database.readiness],
-    // A database outage after start-up: writes answer 503 with Retry-After, not 500.
-    unavailable: databaseUnavailable,
+    // Only the database: Rocket.Chat being down does not make us unready (accepting durably is our job, delivery waits).
+    ...database.serviceOptions,
   });
   service.logger.info({ config: redactConfig(ConfigSchema, config), database: db.kind }, 'configuration');
   const metrics = createAppMetrics(service.metrics.registry, outbox);
@@ -37,7 +35,7 @@ runMain(NAME, async () => {
   const worker =
     db.kind === 'postgres'
       ? threadRunner(config, deliveryMetrics(metrics), log)
-      : inProcessRunner(config, db, deliveryMetrics(metrics), log);
+      : inProcessRunner(config, outbox, deliveryMetrics(metrics), log);
   registerRoutes(service.app, {
     outbox,
     metrics,

@@ -3,7 +3,7 @@
 import { Counter, Gauge, Histogram, type Registry } from '@sre-platform/service-kit';
 
 import type { DeliveryMetrics } from './delivery.ts';
-import type { Outbox } from './outbox.ts';
+import type { Outbox } from './adapters/outbox.ts';
 
 export function createAppMetrics(registry: Registry, outbox: Outbox) {
   let cached = { at: 0, stats: { pending: 0, oldestAgeSeconds: 0, dead: 0 } };

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { MAX_JSON_DEPTH, MAX_KEY_LENGTH, registerRoutes, WEBHOOK_PATH } from '../src/app.ts';
 import { createAppMetrics } from '../src/metrics.ts';
-import { Outbox } from '../src/outbox.ts';
+import { Outbox } from '../src/adapters/outbox.ts';
 import { systemHookProjectCreate, systemHookPush } from './fixtures/system-hook.ts';
 
 const SECRET = 'gitlab-webhook-secret-for-tests';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { openDatabase } from '@sre-platform/database';
 
-import { Outbox, type NewEvent } from '../src/outbox.ts';
+import { Outbox, type NewEvent } from '../src/adapters/outbox.ts';
 
 describe('Outbox accepts, group-committed (PGlite)', () => {
   const event = (key: string): NewEvent => ({

@@ -3,7 +3,10 @@
 // configured groups grant a role. The TLS layer has already refused unverified certificates.
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 
+import { MethodOptions_IdempotencyLevel } from '@bufbuild/protobuf/wkt';
 import { createContextKey } from '@connectrpc/connect';
+
+import { DeploymentService } from '../gen/sre_platform/deployments/v1/deployments_pb.js';
 
 export type Role = 'operator' | 'reader';
 
@@ -45,8 +48,16 @@ export function callerFromSocket(socket: unknown, mapping: RoleMapping): Caller 
   return callerFromCertificate(tls.getPeerCertificate(), mapping);
 }
 
-/** Methods that change state; everything else is a read. */
-export const WRITE_METHODS: ReadonlySet<string> = new Set(['SetDesiredReplicas', 'Unmanage']);
+/**
+ * Methods that change state; everything else is a read. One home: the .proto, where every read says
+ * `idempotency_level = NO_SIDE_EFFECTS` (which Connect also uses to allow GET); any other method of
+ * the API, a new one included, is a write until the .proto says otherwise.
+ */
+export const WRITE_METHODS: ReadonlySet<string> = new Set(
+  DeploymentService.methods
+    .filter((m) => m.idempotency !== MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS)
+    .map((m) => m.name),
+);
 
 export function allowed(role: Role | undefined, method: string): boolean {
   if (role === 'operator') return true;

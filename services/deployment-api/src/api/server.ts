@@ -35,7 +35,7 @@ import type { Counter, Histogram, Logger } from '@sre-platform/service-kit';
 import { codeName } from '../connect-code.ts';
 import { Health } from '../gen/grpc/health/v1/health_pb.js';
 import { DeploymentService } from '../gen/sre_platform/deployments/v1/deployments_pb.js';
-import { allowed, callerFromSocket, callerKey, type RoleMapping } from './identity.ts';
+import { allowed, callerFromSocket, callerKey, WRITE_METHODS, type RoleMapping } from './identity.ts';
 
 export interface TlsFiles {
   certFile: string;
@@ -172,7 +172,7 @@ export async function startApiServer(o: ApiServerOptions): Promise<ApiServer> {
       if (reason) throw new ConnectError(reason, Code.Unavailable);
     }
     const res = await next(req);
-    if (WRITE.has(req.method.name)) {
+    if (WRITE_METHODS.has(req.method.name)) {
       const caller = req.contextValues.get(callerKey);
       const ref = (req.message as { ref?: { namespace?: string; name?: string } }).ref;
       logger.info(
@@ -393,6 +393,5 @@ export async function startApiServer(o: ApiServerOptions): Promise<ApiServer> {
   };
 }
 
-const WRITE = new Set(['SetDesiredReplicas', 'Unmanage']);
 /** Between the two GOAWAYs: longer than a round trip between client and pod. */
 const GOAWAY_GRACE_MS = 1000;

@@ -121,24 +121,21 @@ export class ClusterStore {
     this.#probeTimer.unref();
   }
 
-  /** Why the API cannot answer correctly right now, or undefined when it can. */
+  /** Why the API cannot answer correctly right now, or undefined when it can (the API's 503, and the two below). */
   unavailableReason(): string | undefined {
-    if (this.#apiserverError) return this.#apiserverError;
-    for (const i of [this.deployments, this.managed, this.hpas]) {
-      if (i.error) return `cache ${i.name} is reconnecting: ${i.error}`;
-      if (!i.synced) return `cache ${i.name} not synced yet`;
-    }
-    return undefined;
+    return this.apiserverReason() ?? this.cacheReason();
   }
 
+  /** Why the apiserver probe fails, or undefined (readiness check `kubernetes`). */
   apiserverReason(): string | undefined {
     return this.#apiserverError;
   }
 
+  /** The first cache that cannot serve, and why, or undefined (readiness check `caches`). */
   cacheReason(): string | undefined {
     for (const i of [this.deployments, this.managed, this.hpas]) {
-      if (i.error) return i.error;
-      if (!i.synced) return `${i.name} not synced`;
+      if (i.error) return `cache ${i.name} is reconnecting: ${i.error}`;
+      if (!i.synced) return `cache ${i.name} not synced yet`;
     }
     return undefined;
   }

@@ -20,6 +20,16 @@ const managedPath = (ns: string, name?: string) =>
   `/apis/${MANAGED_GROUP}/${MANAGED_VERSION}/namespaces/${encodeURIComponent(ns)}/${MANAGED_PLURAL}` +
   (name === undefined ? '' : `/${encodeURIComponent(name)}`);
 
+/** A Kubernetes Event about one Deployment (deployment-api records drift restored, scaled, HPA conflict). */
+export interface DeploymentEvent {
+  namespace: string;
+  name: string;
+  uid: string | undefined;
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
 export class KubeWrites {
   #client: KubeClient;
   constructor(client: KubeClient) {
@@ -129,15 +139,8 @@ export class KubeWrites {
     return scale.metadata?.resourceVersion ?? '';
   }
 
-  async deploymentEvent(
-    ns: string,
-    name: string,
-    uid: string | undefined,
-    type: 'Normal' | 'Warning',
-    reason: string,
-    message: string,
-    reporter: string,
-  ): Promise<void> {
+  async deploymentEvent(event: DeploymentEvent, reporter: string): Promise<void> {
+    const { namespace: ns, name, uid, type, reason, message } = event;
     const now = new Date().toISOString();
     await this.#client.request({
       method: 'POST',

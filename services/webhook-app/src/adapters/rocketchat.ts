@@ -49,31 +49,31 @@ export function messageIdFor(idempotencyKey: string): string {
 }
 
 export class RocketChatClient {
-  private session?: { userId: string; authToken: string };
-  private readonly rooms = new Map<string, string>();
+  #session?: { userId: string; authToken: string };
+  readonly #rooms = new Map<string, string>();
   /** Where Rocket.Chat is: scheme, host and port, and the path it is served under ('' at the root). */
-  private readonly origin: string;
-  private readonly basePath: string;
-  private readonly auth: Auth;
-  private readonly timeoutMs: number;
-  private readonly dispatcher: Agent;
+  readonly #origin: string;
+  readonly #basePath: string;
+  readonly #auth: Auth;
+  readonly #timeoutMs: number;
+  readonly #dispatcher: Agent;
 
   constructor(baseUrl: string, auth: Auth, timeoutMs: number) {
     const url = new URL(baseUrl);
-    this.origin = url.origin;
-    this.basePath = url.pathname.replace(/\/+$/, '');
-    this.auth = auth;
-    this.timeoutMs = timeoutMs;
+    this.#origin = url.origin;
+    this.#basePath = url.pathname.replace(/\/+$/, '');
+    this.#auth = auth;
+    this.#timeoutMs = timeoutMs;
     // Every phase of a call is bounded: connecting, waiting for the response head, and each wait for
     // body bytes. Undici's own timers cost nothing per request, unlike an AbortSignal per call
-    // (measured: 0.012 ms of CPU per delivery, 9 % of the sustained rate).
-    this.dispatcher = new Agent({
+    // (measured: README, "Throughput").
+    this.#dispatcher = new Agent({
       connections: 32,
       connect: { timeout: timeoutMs },
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
     });
-    if (auth.kind === 'token') this.session = { userId: auth.userId, authToken: auth.authToken };
+    if (auth.kind === 'token') this.#session = { userId: auth.userId, authToken: auth.authToken };
   }
 
   /**
@@ -87,10 +87,10 @@ export class RocketChatClient {
   async sendDirectMessage(username: string, text: string, idempotencyKey: string): Promise<Outcome> {
     const _id = messageIdFor(idempotencyKey);
     try {
-      const rid = await this.roomFor(username);
-      const res = await this.call('POST', '/api/v1/chat.sendMessage', { message: { _id, rid, msg: text } });
-      if (res.status === 400 && (await this.messageExists(_id))) return { kind: 'delivered', duplicate: true };
-      this.check(res, 'chat.sendMessage');
+      const rid = await this.#roomFor(username);
+      const res = await this.#call('POST', '/api/v1/chat.sendMessage', { message: { _id, rid, msg: text } });
+      if (res.status === 400 && (await this.#messageExists(_id))) return { kind: 'delivered', duplicate: true };
+      this.#check(res, 'chat.sendMessage');
       return { kind: 'delivered', duplicate: false };
     } catch (err) {
       if (err instanceof CallFailed) return err.outcome;
@@ -104,27 +104,27 @@ export class RocketChatClient {
    * other answer (timeout, 5xx, 401 after a re-login) throws the usual retry outcome: a send is never
    * called failed while its delivery is unknown.
    */
-  private async messageExists(id: string): Promise<boolean> {
-    const res = await this.call('GET', `/api/v1/chat.getMessage?msgId=${encodeURIComponent(id)}`);
+  async #messageExists(id: string): Promise<boolean> {
+    const res = await this.#call('GET', `/api/v1/chat.getMessage?msgId=${encodeURIComponent(id)}`);
     if (res.status === 200 && res.body.success !== false && res.body.message?._id === id) return true;
     if (res.status === 400) return false;
-    this.check(res, 'chat.getMessage');
+    this.#check(res, 'chat.getMessage');
     return false;
   }
 
   /** Closes the connection pool (at shutdown, after the last send). */
   close(): Promise<void> {
-    return this.dispatcher.close();
+    return this.#dispatcher.close();
   }
 
-  private async roomFor(username: string): Promise<string> {
-    const cached = this.rooms.get(username);
+  async #roomFor(username: string): Promise<string> {
+    const cached = this.#rooms.get(username);
     if (cached) return cached;
-    const res = await this.call('POST', '/api/v1/dm.create', { username });
+    const res = await this.#call('POST', '/api/v1/dm.create', { username });
     if (res.status === 400 && res.body.errorType === 'error-invalid-user') {
       throw new CallFailed({ kind: 'fatal', reason: 'unknown_user', detail: `Rocket.Chat has no user "${username}"` });
     }
-    this.check(res, 'dm.create');
+    this.#check(res, 'dm.create');
     const rid = res.body.room?.rid ?? res.body.room?._id;
     if (!rid)
       throw new CallFailed({
@@ -133,11 +133,11 @@ export class RocketChatClient {
         detail: 'dm.create returned no room id',
         countAttempt: true,
       });
-    this.rooms.set(username, rid);
+    this.#rooms.set(username, rid);
     return rid;
   }
 
-  private check(res: { status: number; body: RcBody; headers: IncomingHttpHeaders }, what: string): void {
+  #check(res: { status: number; body: RcBody; headers: IncomingHttpHeaders }, what: string): void {
     if (res.status >= 200 && res.status < 300 && res.body.success !== false) return;
     const detail = `${what}: ${res.status} ${res.body.errorType ?? ''} ${res.body.error ?? ''}`.trim();
     if (res.status === 401) {
@@ -154,23 +154,23 @@ export class RocketChatClient {
   }
 
   /** One authenticated call; logs in first (and once more after a 401) when using a password. */
-  private async call(
+  async #call(
     method: 'GET' | 'POST',
     path: string,
     body?: unknown,
   ): Promise<{ status: number; body: RcBody; headers: IncomingHttpHeaders }> {
-    let res = await this.request(method, path, body, await this.credentials());
-    if (res.status === 401 && this.auth.kind === 'login') {
-      this.session = undefined; // the session expired or was revoked: log in again, once
-      res = await this.request(method, path, body, await this.credentials());
+    let res = await this.#request(method, path, body, await this.#credentials());
+    if (res.status === 401 && this.#auth.kind === 'login') {
+      this.#session = undefined; // the session expired or was revoked: log in again, once
+      res = await this.#request(method, path, body, await this.#credentials());
     }
     return res;
   }
 
-  private async credentials(): Promise<{ userId: string; authToken: string }> {
-    if (this.session) return this.session;
-    if (this.auth.kind !== 'login') throw new Error('unreachable: token auth always has a session');
-    const res = await this.request('POST', '/api/v1/login', { user: this.auth.user, password: this.auth.password });
+  async #credentials(): Promise<{ userId: string; authToken: string }> {
+    if (this.#session) return this.#session;
+    if (this.#auth.kind !== 'login') throw new Error('unreachable: token auth always has a session');
+    const res = await this.#request('POST', '/api/v1/login', { user: this.#auth.user, password: this.#auth.password });
     if (res.status === 401) {
       throw new CallFailed({
         kind: 'retry',
@@ -179,7 +179,7 @@ export class RocketChatClient {
         countAttempt: true,
       });
     }
-    this.check(res, 'login');
+    this.#check(res, 'login');
     const { authToken, userId } = res.body.data ?? {};
     if (!authToken || !userId)
       throw new CallFailed({
@@ -188,16 +188,11 @@ export class RocketChatClient {
         detail: 'login returned no token',
         countAttempt: true,
       });
-    this.session = { userId, authToken };
-    return this.session;
+    this.#session = { userId, authToken };
+    return this.#session;
   }
 
-  private async request(
-    method: 'GET' | 'POST',
-    path: string,
-    body: unknown,
-    auth?: { userId: string; authToken: string },
-  ) {
+  async #request(method: 'GET' | 'POST', path: string, body: unknown, auth?: { userId: string; authToken: string }) {
     const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
     if (auth) {
       headers['x-user-id'] = auth.userId;
@@ -205,14 +200,14 @@ export class RocketChatClient {
     }
     let res: { status: number; text: string; headers: IncomingHttpHeaders };
     try {
-      res = await this.send(method, path, headers, body === undefined ? undefined : JSON.stringify(body));
+      res = await this.#send(method, path, headers, body === undefined ? undefined : JSON.stringify(body));
     } catch (err) {
       const timeout = TIMEOUT_CODES.has(String((err as { code?: unknown }).code));
       throw new CallFailed({
         kind: 'retry',
         reason: timeout ? 'timeout' : 'network',
         detail: timeout
-          ? `${path}: no answer within ${this.timeoutMs} ms`
+          ? `${path}: no answer within ${this.#timeoutMs} ms`
           : `${path}: ${String((err as Error).cause ?? err)}`,
         countAttempt: true,
       });
@@ -228,15 +223,15 @@ export class RocketChatClient {
   }
 
   /**
-   * One call through undici's keep-alive connection pool. Measured against node:http's client at the
-   * sustained rate: 0.056 ms of delivery-thread CPU per DM instead of 0.088, and the peer's share fell
-   * too, because undici writes the request head and body in one syscall.
+   * One call through undici's keep-alive connection pool: cheaper per DM than node:http's client, for
+   * us and for the peer, because undici writes the request head and body in one syscall (figures in
+   * the README, "Throughput").
    */
-  private async send(method: 'GET' | 'POST', path: string, headers: Record<string, string>, body?: string) {
+  async #send(method: 'GET' | 'POST', path: string, headers: Record<string, string>, body?: string) {
     // Origin and path apart: no URL is parsed per call.
-    const res = await this.dispatcher.request({
-      origin: this.origin,
-      path: `${this.basePath}${path}`,
+    const res = await this.#dispatcher.request({
+      origin: this.#origin,
+      path: `${this.#basePath}${path}`,
       method,
       headers,
       body,

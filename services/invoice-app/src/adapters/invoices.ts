@@ -99,15 +99,15 @@ const toInvoice = (r: Row): Invoice => ({
 const COLUMNS = 'id, amount_minor::text as amount_minor, currency, currency_exponent, status';
 
 export class Invoices {
-  private readonly db: Database;
+  readonly #db: Database;
 
   constructor(db: Database) {
-    this.db = db;
+    this.#db = db;
   }
 
   async migrate(): Promise<void> {
-    await migrate(this.db, 'invoice-app', SCHEMA);
-    await this.db.transaction(async (tx) => {
+    await migrate(this.#db, 'invoice-app', SCHEMA);
+    await this.#db.transaction(async (tx) => {
       await tx.query('select pg_advisory_xact_lock(hashtext($1))', ['sre-platform:seed:invoice-app']);
       await tx.query(SEED_ONCE, [
         SEED.map((s) => s.id),
@@ -119,7 +119,7 @@ export class Invoices {
   }
 
   async list(): Promise<Invoice[]> {
-    return (await this.db.query<Row>(`select ${COLUMNS} from invoices order by created_at, id`)).map(toInvoice);
+    return (await this.#db.query<Row>(`select ${COLUMNS} from invoices order by created_at, id`)).map(toInvoice);
   }
 
   /**
@@ -129,7 +129,7 @@ export class Invoices {
    * keeps this pay call from retrying what already failed in it.
    */
   async claim(limit: number, leaseMs: number, exclude: readonly string[]): Promise<ClaimedInvoice[]> {
-    const rows = await this.db.query<Row & { attempt_key: string; attempts: number; fresh_key: boolean }>(
+    const rows = await this.#db.query<Row & { attempt_key: string; attempts: number; fresh_key: boolean }>(
       `with picked as (
          select id, attempt_key is null as fresh_key from invoices
           where (status = 'unpaid' or (status = 'paying' and (lease_until is null or lease_until < now())))
@@ -162,7 +162,7 @@ export class Invoices {
   async markPaid(paid: readonly { id: string; key: string }[]): Promise<Set<string>> {
     const ids = paid.map((p) => p.id);
     const keys = paid.map((p) => p.key);
-    const rows = await this.db.query<{ id: string }>(
+    const rows = await this.#db.query<{ id: string }>(
       `update invoices i set status = 'paid', paid_at = now(), lease_until = null, last_error = null
          from unnest($1::text[], $2::uuid[]) as p(id, key)
         where i.id = p.id and i.attempt_key = p.key and i.status = 'paying'
@@ -172,7 +172,7 @@ export class Invoices {
     const done = new Set(rows.map((r) => r.id));
     if (done.size < paid.length) {
       const rest = paid.filter((p) => !done.has(p.id));
-      const already = await this.db.query<{ id: string }>(
+      const already = await this.#db.query<{ id: string }>(
         `select i.id from invoices i join unnest($1::text[], $2::uuid[]) as p(id, key)
              on i.id = p.id and i.attempt_key = p.key where i.status = 'paid'`,
         [rest.map((p) => p.id), rest.map((p) => p.key)],
@@ -188,7 +188,7 @@ export class Invoices {
    * that an earlier, unanswered attempt under it did not pay.
    */
   async markRejected(id: string, key: string, error: string, dropKey: boolean): Promise<void> {
-    await this.db.query(
+    await this.#db.query(
       `update invoices
           set status = 'unpaid', attempt_key = case when $4 then null else attempt_key end,
               lease_until = null, last_error = $3
@@ -203,7 +203,7 @@ export class Invoices {
    * replaced (PostgreSQL refuses U+0000), here and in markRejected.
    */
   async release(id: string, key: string, error: string): Promise<void> {
-    await this.db.query(
+    await this.#db.query(
       `update invoices set lease_until = null, last_error = $3
         where id = $1 and attempt_key = $2 and status = 'paying'`,
       [id, key, toPlainText(error)],
@@ -213,7 +213,7 @@ export class Invoices {
   /** Invoices being paid right now by other requests (a live lease), for the pay response. */
   async inProgress(): Promise<Invoice[]> {
     return (
-      await this.db.query<Row>(
+      await this.#db.query<Row>(
         `select ${COLUMNS} from invoices
           where status = 'paying' and lease_until >= now() order by created_at, id limit 1000`,
       )
@@ -222,7 +222,7 @@ export class Invoices {
 
   async countByStatus(): Promise<Record<Invoice['status'], number>> {
     const counts = { unpaid: 0, paying: 0, paid: 0 };
-    for (const r of await this.db.query<{ status: Invoice['status']; n: number }>(
+    for (const r of await this.#db.query<{ status: Invoice['status']; n: number }>(
       'select status, count(*)::int as n from invoices group by status',
     ))
       counts[r.status] = r.n;

@@ -32,14 +32,14 @@ export function requestHash(r: PaymentRequest): string {
 }
 
 export class Payments {
-  private readonly db: Database;
+  readonly #db: Database;
 
   constructor(db: Database) {
-    this.db = db;
+    this.#db = db;
   }
 
   migrate(): Promise<void> {
-    return migrate(this.db, 'payment-provider', SCHEMA);
+    return migrate(this.#db, 'payment-provider', SCHEMA);
   }
 
   /**
@@ -48,7 +48,7 @@ export class Payments {
    */
   async pay(request: PaymentRequest, idempotencyKey: string | undefined): Promise<PayOutcome> {
     const hash = requestHash(request);
-    const inserted = await this.db.query<{ payment_id: string }>(
+    const inserted = await this.#db.query<{ payment_id: string }>(
       `insert into provider_payments (idempotency_key, request_hash, invoice_id, amount_minor, currency)
        values ($1, $2, $3, $4, $5)
        on conflict (idempotency_key) do nothing
@@ -56,7 +56,7 @@ export class Payments {
       [idempotencyKey ?? null, hash, request.invoiceId, request.amountMinor.toString(), request.currency],
     );
     if (inserted[0]) return { kind: 'paid', paymentId: inserted[0].payment_id };
-    const [existing] = await this.db.query<{ payment_id: string; request_hash: string }>(
+    const [existing] = await this.#db.query<{ payment_id: string; request_hash: string }>(
       'select payment_id::text, request_hash from provider_payments where idempotency_key = $1',
       [idempotencyKey],
     );

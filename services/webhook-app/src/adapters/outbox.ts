@@ -63,12 +63,12 @@ export interface OutboxOptions {
 }
 
 export class Outbox {
-  private readonly db: Database;
-  private readonly accepts: GroupCommit<NewEvent, boolean>;
+  readonly #db: Database;
+  readonly #accepts: GroupCommit<NewEvent, boolean>;
 
   constructor(db: Database, options: OutboxOptions = {}) {
-    this.db = db;
-    this.accepts = new GroupCommit((events) => this.acceptMany(events), {
+    this.#db = db;
+    this.#accepts = new GroupCommit((events) => this.acceptMany(events), {
       maxBatch: options.acceptBatchMax ?? 256,
       maxInFlight: options.acceptCommitsInFlight ?? 1,
     });
@@ -77,7 +77,7 @@ export class Outbox {
   /** The schema, under the shared migration lock (replicas starting together do not race). */
   migrate(): Promise<void> {
     return migrate(
-      this.db,
+      this.#db,
       'webhook-app',
       SCHEMA.split(';')
         .map((s) => s.trim())
@@ -90,7 +90,7 @@ export class Outbox {
    * before (a GitLab re-send). Concurrent calls share one INSERT and one COMMIT (see group-commit.ts).
    */
   accept(event: NewEvent): Promise<boolean> {
-    return this.accepts.add(event);
+    return this.#accepts.add(event);
   }
 
   /**
@@ -99,7 +99,7 @@ export class Outbox {
    * batch the first occurrence wins and the second is a duplicate, as if they had come one by one.
    */
   async acceptMany(events: NewEvent[]): Promise<boolean[]> {
-    const rows = await this.db.query<{ idempotency_key: string }>(
+    const rows = await this.#db.query<{ idempotency_key: string }>(
       `insert into webhook_outbox (idempotency_key, event_type, project, recipient, message)
        select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
        on conflict (idempotency_key) do nothing returning idempotency_key`,
@@ -118,7 +118,7 @@ export class Outbox {
   /** Claims up to `limit` due events for `leaseMs`; each claim counts as an attempt. */
   async claim(limit: number, leaseMs: number): Promise<ClaimedEvent[]> {
     const token = randomUUID();
-    const rows = await this.db.query<{
+    const rows = await this.#db.query<{
       id: string;
       idempotency_key: string;
       recipient: string;
@@ -157,7 +157,7 @@ export class Outbox {
    */
   async delivered(events: ClaimedEvent[]): Promise<Set<string>> {
     if (events.length === 0) return new Set();
-    const rows = await this.db.query<{ id: string }>(
+    const rows = await this.#db.query<{ id: string }>(
       `update webhook_outbox set status = 'delivered', delivered_at = now(), lease_token = null, lease_until = null,
               last_error = null
         where id = any($1::bigint[]) and lease_token = any($2::uuid[]) returning id::text as id`,
@@ -171,7 +171,7 @@ export class Outbox {
    * back (a rate limit is Rocket.Chat asking us to wait, not the event failing).
    */
   async retryLater(event: ClaimedEvent, delayMs: number, error: string, countAttempt = true): Promise<boolean> {
-    const rows = await this.db.query(
+    const rows = await this.#db.query(
       `update webhook_outbox set next_attempt_at = now() + make_interval(secs => $3::double precision / 1000),
               lease_token = null, lease_until = null, last_error = $4, attempts = attempts - $5
         where id = $1 and lease_token = $2 returning id`,
@@ -181,7 +181,7 @@ export class Outbox {
   }
 
   async dead(event: ClaimedEvent, error: string): Promise<boolean> {
-    const rows = await this.db.query(
+    const rows = await this.#db.query(
       `update webhook_outbox set status = 'dead', lease_token = null, lease_until = null, last_error = $3
         where id = $1 and lease_token = $2 returning id`,
       [event.id, event.leaseToken, error.slice(0, 1000)],
@@ -190,7 +190,7 @@ export class Outbox {
   }
 
   async listDead(limit = 100): Promise<DeadEvent[]> {
-    const rows = await this.db.query<{
+    const rows = await this.#db.query<{
       id: string;
       idempotency_key: string;
       event_type: string;
@@ -220,11 +220,11 @@ export class Outbox {
   async replay(ids: string[] | 'all'): Promise<number> {
     const rows =
       ids === 'all'
-        ? await this.db.query(
+        ? await this.#db.query(
             `update webhook_outbox set status = 'pending', attempts = 0, next_attempt_at = now()
               where status = 'dead' returning id`,
           )
-        : await this.db.query(
+        : await this.#db.query(
             `update webhook_outbox set status = 'pending', attempts = 0, next_attempt_at = now()
               where status = 'dead' and id = any($1::bigint[]) returning id`,
             [ids],
@@ -235,11 +235,11 @@ export class Outbox {
   /** Pending depth and the age of the oldest pending event, for metrics. */
   async stats(): Promise<{ pending: number; oldestAgeSeconds: number; dead: number }> {
     // Both counts use partial indexes, so delivered history does not slow them down.
-    const [pending] = await this.db.query<{ n: number; oldest: number | null }>(
+    const [pending] = await this.#db.query<{ n: number; oldest: number | null }>(
       `select count(*)::int as n, extract(epoch from now() - min(received_at))::float8 as oldest
          from webhook_outbox where status = 'pending'`,
     );
-    const [dead] = await this.db.query<{ n: number }>(
+    const [dead] = await this.#db.query<{ n: number }>(
       `select count(*)::int as n from webhook_outbox where status = 'dead'`,
     );
     return { pending: pending?.n ?? 0, oldestAgeSeconds: pending?.oldest ?? 0, dead: dead?.n ?? 0 };
