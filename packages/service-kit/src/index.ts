@@ -28,4 +28,5 @@ export {
   type ServiceApp,
   type ServiceOptions,
   type ServicePlugin,
+  type ServicePluginAsync,
 } from './service.ts';

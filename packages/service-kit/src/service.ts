@@ -10,15 +10,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
   LogController,
+  type FastifyError,
   type FastifyInstance,
+  type FastifyPluginAsync,
   type FastifyPluginCallback,
+  type FastifyReply,
+  type FastifyRequest,
   type RawServerDefault,
 } from 'fastify';
 
 import type { BaseConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type HttpMetrics } from './metrics.ts';
-import { accessLog, probes, problemErrors, startingGate } from './plugins.ts';
+import { accessLog, pathOf, probes, problemErrors, startingGate } from './plugins.ts';
 import { problem, PROBLEM_CONTENT_TYPE, titleFor } from './problem.ts';
 
 export type ServiceApp = FastifyInstance<
@@ -35,6 +39,14 @@ export type ServiceApp = FastifyInstance<
  * to those routes only.
  */
 export type ServicePlugin<Options extends Record<string, unknown> = Record<never, never>> = FastifyPluginCallback<
+  Options,
+  RawServerDefault,
+  TypeBoxTypeProvider,
+  Logger
+>;
+
+/** The same as an async function, for routes that must await a plugin of their own first (e.g. multipart). */
+export type ServicePluginAsync<Options extends Record<string, unknown> = Record<never, never>> = FastifyPluginAsync<
   Options,
   RawServerDefault,
   TypeBoxTypeProvider,

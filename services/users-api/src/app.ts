@@ -5,7 +5,14 @@ import { Readable } from 'node:stream';
 
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
-import { HttpProblem, PROBLEM_CONTENT_TYPE, Type, type Logger, type ServiceApp } from '@sre-platform/service-kit';
+import {
+  HttpProblem,
+  PROBLEM_CONTENT_TYPE,
+  Type,
+  type Logger,
+  type ServiceApp,
+  type ServicePluginAsync,
+} from '@sre-platform/service-kit';
 
 import type { AvatarStore } from './adapters/avatars.ts';
 import { DependencyUnavailable } from './adapters/aws.ts';
@@ -91,69 +98,76 @@ export function addErrorMember(app: ServiceApp): void {
   });
 }
 
+/**
+ * The API as one encapsulated Fastify plugin: multipart's parser and the OpenAPI document's route collection apply
+ * to these routes only, never to the kit's probes or /metrics.
+ */
 export async function registerRoutes(app: ServiceApp, deps: AppDeps): Promise<void> {
-  const { config, users, avatars } = deps;
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.0.3',
-      info: {
-        title: 'users-api',
-        version: deps.version,
-        description: 'Users with avatars: DynamoDB for the users, S3 for the avatars.',
+  const plugin: ServicePluginAsync = async (scope) => {
+    const { config, users, avatars } = deps;
+    await scope.register(swagger, {
+      openapi: {
+        openapi: '3.0.3',
+        info: {
+          title: 'users-api',
+          version: deps.version,
+          description: 'Users with avatars: DynamoDB for the users, S3 for the avatars.',
+        },
+        tags: [{ name: 'users' }],
       },
-      tags: [{ name: 'users' }],
-    },
-    // Only the API: the kit's probes and /metrics are not part of it.
-    hideUntagged: true,
-  });
-  await app.register(multipart, {
-    // Busboy stops at one byte past the limit; limitedBody turns that byte into a 413 while streaming.
-    limits: {
-      fileSize: config.AVATAR_MAX_BYTES + 1,
-      files: 1,
-      fields: 10,
-      fieldSize: 4096,
-      parts: 12,
-      headerPairs: 20,
-    },
-    throwFileSizeLimit: false,
-  });
-  app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+      // Only the API: the kit's probes and /metrics are not part of it.
+      hideUntagged: true,
+    });
+    await scope.register(multipart, {
+      // Busboy stops at one byte past the limit; limitedBody turns that byte into a 413 while streaming.
+      limits: {
+        fileSize: config.AVATAR_MAX_BYTES + 1,
+        files: 1,
+        fields: 10,
+        fieldSize: 4096,
+        parts: 12,
+        headerPairs: 20,
+      },
+      throwFileSizeLimit: false,
+    });
+    scope.get('/openapi.json', { schema: { hide: true } }, () => scope.swagger());
 
-  registerList(app, users, config);
-  registerCreate(app, deps, app.log);
+    registerList(scope, users, config);
+    registerCreate(scope, deps, scope.log);
 
-  app.get(
-    '/users/:email/avatar',
-    {
-      schema: {
-        tags: ['users'],
-        summary: "Redirect to a short-lived presigned URL of the user's avatar (the bucket is private)",
-        params: Type.Object({ email: EmailParam }),
-        response: {
-          302: {
-            description: `a presigned GetObject URL, valid for AVATAR_URL_TTL_SECONDS (${config.AVATAR_URL_TTL_SECONDS} s)`,
-            headers: { location: Type.String() },
-            type: 'null',
+    scope.get(
+      '/users/:email/avatar',
+      {
+        schema: {
+          tags: ['users'],
+          summary: "Redirect to a short-lived presigned URL of the user's avatar (the bucket is private)",
+          params: Type.Object({ email: EmailParam }),
+          response: {
+            302: {
+              description: `a presigned GetObject URL, valid for AVATAR_URL_TTL_SECONDS (${config.AVATAR_URL_TTL_SECONDS} s)`,
+              headers: { location: Type.String() },
+              type: 'null',
+            },
+            400: problemResponse('not an email'),
+            414: problemResponse('the path is longer than the server accepts'),
+            404: problemResponse('no such user, or its avatar was not stored by this service'),
+            503: unavailable,
           },
-          400: problemResponse('not an email'),
-          414: problemResponse('the path is longer than the server accepts'),
-          404: problemResponse('no such user, or its avatar was not stored by this service'),
-          503: unavailable,
         },
       },
-    },
-    async (request, reply) => {
-      const email = checkEmail(request.params.email);
-      if (!email.ok) throw new HttpProblem(400, email.message, { extensions: { field: 'email' } });
-      const user = await users.get(email.value);
-      if (!user) throw new HttpProblem(404, 'no user with this email');
-      const target = parseAvatarUrl(user.avatar_url, avatars.bucket, config.AWS_REGION);
-      if (!target) throw new HttpProblem(404, "this user's avatar_url is not an object of this service's bucket");
-      const url = await avatars.presignedGet(target.key, config.AVATAR_URL_TTL_SECONDS);
-      return reply.header('cache-control', 'no-store').redirect(url, 302);
-    },
-  );
+      async (request, reply) => {
+        const email = checkEmail(request.params.email);
+        if (!email.ok) throw new HttpProblem(400, email.message, { extensions: { field: 'email' } });
+        const user = await users.get(email.value);
+        if (!user) throw new HttpProblem(404, 'no user with this email');
+        const target = parseAvatarUrl(user.avatar_url, avatars.bucket, config.AWS_REGION);
+        if (!target) throw new HttpProblem(404, "this user's avatar_url is not an object of this service's bucket");
+        const url = await avatars.presignedGet(target.key, config.AVATAR_URL_TTL_SECONDS);
+        return reply.header('cache-control', 'no-store').redirect(url, 302);
+      },
+    );
+  };
+  await app.register(plugin);
 }
 
 // --- GET /users -------------------------------------------------------------------------------------------
