@@ -239,7 +239,7 @@ recipe_rsync() {
   install_into() {
     system_tool "$1" rsync rsync "Debian/Ubuntu: apt-get install rsync; Fedora: dnf install rsync; macOS: brew install rsync (macOS's own openrsync is not tested)."
   }
-  smoke() { "$1/bin/rsync" --version | head -n 1 | grep -q 'rsync *version'; }
+  smoke() { "$1/bin/rsync" --version | grep 'rsync *version' >/dev/null; }
 }
 
 recipe_postgres() {
@@ -428,7 +428,7 @@ recipe_nftables() {
   install_into() {
     system_tool "$1" nft nftables "Debian/Ubuntu: apt-get install nftables; Fedora: dnf install nftables (Linux only: the real node needs it, macOS has no nftables)."
   }
-  smoke() { "$1/bin/nft" --version | grep -q '^nftables v1'; }
+  smoke() { "$1/bin/nft" --version | grep '^nftables v1' >/dev/null; }
 }
 
 recipe_buildkit() {
