@@ -38,7 +38,7 @@ up: deps ## run every service locally on embedded defaults; Ctrl-C stops them al
 test: deps tools ## run every test (unit and integration), installing what they need
 	@node tools/dev/test.ts $(ARGS)
 
-SHELL_SCRIPTS := tools/install tools/recipes.sh tools/versions.sh tools/portability tools/cluster/cluster tools/cluster/node tools/cluster/node-volumes tools/go/regen-kubernetes.sh .ci/run \
+SHELL_SCRIPTS := tools/install tools/recipes.sh tools/versions.sh tools/portability .ci/services .ci/charts .ci/image-smoke .ci/kind-deploy .ci/kind-tests .ci/deploy .ci/publish-release tools/cluster/cluster tools/cluster/node tools/cluster/node-volumes tools/go/regen-kubernetes.sh .ci/run \
   tools/image/build tools/image/base-images tools/image/oci.sh \
   platform/deploy-lib.sh platform/payments/deploy.sh platform/payments/test.sh platform/webhook-platform/deploy.sh \
   platform/monitoring/install.sh

@@ -25,6 +25,7 @@ recipe_node() {
 # Go module proxy (the golang.org/toolchain module), so every machine builds with the same compiler. Debian and
 # Ubuntu set GOTOOLCHAIN=local in their go.env; the environment variable overrides it.
 need_go() {
+  # shellcheck disable=SC2153 # GO_TOOLCHAIN comes from tools/versions.sh
   local hint="Install Go 1.21 or newer (Debian/Ubuntu: apt-get install golang-go; Fedora: dnf install golang; macOS: brew install go); it fetches $GO_TOOLCHAIN itself."
   need go "$hint"
   export GOTOOLCHAIN=$GO_TOOLCHAIN

@@ -56,7 +56,12 @@ export async function httpLoad(options: LoadOptions): Promise<LoadResult> {
       ...Object.entries(options.headers ?? {}).flatMap(([name, value]) => ['-H', `${name}: ${value}`]),
       ...(options.uniqueHeader === undefined
         ? []
-        : ['-unique-header', options.uniqueHeader, '-unique-prefix', options.uniquePrefix ?? `load-${process.pid}-${Date.now()}`]),
+        : [
+            '-unique-header',
+            options.uniqueHeader,
+            '-unique-prefix',
+            options.uniquePrefix ?? `load-${process.pid}-${Date.now()}`,
+          ]),
     ];
     const { stdout } = await promisify(execFile)(join(toolBin('httpload'), 'httpload'), args, {
       env: { ...process.env, GOMAXPROCS: String(options.threads ?? 1) },
