@@ -389,7 +389,12 @@ recipe_runc() {
       mkdir -p "$sysroot"
       apt_unpack "$sysroot" libseccomp-dev || die "cannot install $TOOL: apt cannot fetch libseccomp-dev (as root: apt-get update). $hint"
       echo "libseccomp: $(cat "$sysroot/.packages")"
-      pc=(PKG_CONFIG_PATH="$(dirname "$(find "$sysroot" -name libseccomp.pc | head -n 1)")" PKG_CONFIG_LIBDIR="" PKG_CONFIG_SYSROOT_DIR="$sysroot")
+      local pcdir
+      pcdir=$(dirname "$(find "$sysroot" -name libseccomp.pc | head -n 1)")
+      # The sysroot's paths also go into CGO_CFLAGS and CGO_LDFLAGS, which are part of Go's build cache key: the
+      # flags pkg-config gives are not, so a cached build of another sysroot (since deleted) would be linked.
+      pc=(PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_LIBDIR="" PKG_CONFIG_SYSROOT_DIR="$sysroot"
+        CGO_CFLAGS="-O2 -g -I$sysroot/usr/include" CGO_LDFLAGS="-O2 -g -L$(dirname "$pcdir")")
     else
       die "cannot install $TOOL: runc links libseccomp statically. $hint"
     fi
