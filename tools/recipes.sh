@@ -331,8 +331,11 @@ apt_unpack() {
 # lib_wrapper <dir> <program>: <dir>/bin/<name> runs <dir>/<program> with the loader pointed at every library
 # directory unpacked into <dir>; a program with no unpacked library is linked instead.
 lib_wrapper() {
-  local dir=$1 program=$2 libdirs
-  libdirs=$(find "$dir/usr/lib" "$dir/lib" -name '*.so*' -printf '%h\n' 2>/dev/null | sort -u | tr '\n' ':')
+  local dir=$1 program=$2 libdirs=
+  local d
+  for d in "$dir/usr/lib" "$dir/lib"; do
+    [ ! -d "$d" ] || libdirs+=$(find "$d" -name '*.so*' -printf '%h\n' | sort -u | tr '\n' ':')
+  done
   mkdir -p "$dir/bin"
   if [ -z "$libdirs" ]; then
     ln -sf "$dir/$program" "$dir/bin/$(basename "$program")"
