@@ -332,9 +332,9 @@ apt_unpack() {
 # directory unpacked into <dir>; a program with no unpacked library is linked instead.
 lib_wrapper() {
   local dir=$1 program=$2 libdirs=
-  local d
-  for d in "$dir/usr/lib" "$dir/lib"; do
-    [ ! -d "$d" ] || libdirs+=$(find "$d" -name '*.so*' -printf '%h\n' | sort -u | tr '\n' ':')
+  local libroot
+  for libroot in "$dir/usr/lib" "$dir/lib"; do
+    [ ! -d "$libroot" ] || libdirs+=$(find "$libroot" -name '*.so*' -printf '%h\n' | sort -u | tr '\n' ':')
   done
   mkdir -p "$dir/bin"
   if [ -z "$libdirs" ]; then
