@@ -10,9 +10,10 @@ export PATH := $(NODE_BIN):$(PATH)
 DEPS_STAMP := node_modules/.sre-platform-deps
 # Everything the integration tests start; make test installs them first (cached after the first run).
 TEST_TOOLS := kubernetes etcd kwok helm prometheus prometheus-adapter prometheus-operator moto schemathesis postgres shellcheck yamllint actionlint \
-  netpol-analyzer kube-score wrk rsync kube-node containerd runc cni-plugins nftables pause coredns kube-network-policies buildkit base-images
-# What `make bench` runs on: a real PostgreSQL, and wrk as the load generator.
-BENCH_TOOLS := postgres wrk
+  zizmor netpol-analyzer kube-score httpload rsync kube-node containerd runc cni-plugins nftables pause coredns kube-network-policies \
+  buildkit base-images
+# What `make bench` runs on: a real PostgreSQL, and httpload (tools/go/httpload) as the load generator.
+BENCH_TOOLS := postgres httpload
 
 .PHONY: help toolchain deps up test lint format typecheck bench clean cluster-up cluster-down cluster-status tools images release bundle \
   certs payments-deploy payments-test
@@ -37,7 +38,7 @@ up: deps ## run every service locally on embedded defaults; Ctrl-C stops them al
 test: deps tools ## run every test (unit and integration), installing what they need
 	@node tools/dev/test.ts $(ARGS)
 
-SHELL_SCRIPTS := tools/install tools/recipes.sh tools/versions.sh tools/cluster/cluster tools/cluster/node tools/cluster/node-volumes tools/go/regen-kubernetes.sh .ci/run \
+SHELL_SCRIPTS := tools/install tools/recipes.sh tools/versions.sh tools/portability .ci/services .ci/charts .ci/image-smoke .ci/kind-deploy .ci/kind-tests .ci/deploy .ci/publish-release tools/cluster/cluster tools/cluster/node tools/cluster/node-volumes tools/go/regen-kubernetes.sh .ci/run \
   tools/image/build tools/image/base-images tools/image/oci.sh \
   platform/deploy-lib.sh platform/payments/deploy.sh platform/payments/test.sh platform/webhook-platform/deploy.sh \
   platform/monitoring/install.sh
@@ -107,6 +108,13 @@ release: deps ## build a release locally, offline, into dist/release: deployment
 
 bundle: deps ## bundle each service with esbuild into dist/bundle/<service>, as its image does (SERVICES=...)
 	@for s in $(or $(SERVICES),$(notdir $(patsubst %/Dockerfile,%,$(wildcard services/*/Dockerfile)))); do node tools/build/bundle.ts services/$$s; done
+
+.PHONY: portability print-test-tools
+portability: ## prove tools/install and make test on a clean Debian 13 root filesystem, as a normal user (as root; not part of make test; tools/README.md)
+	@tools/portability $(PORTABILITY_STEP)
+
+print-test-tools:
+	@echo $(TEST_TOOLS)
 
 certs: deps ## deployment-api: a development CA, server and client (operator, reader) certificates in services/deployment-api/.certs (FORCE=1 reissues)
 	@node services/deployment-api/scripts/certs.ts $(if $(FORCE),--force)

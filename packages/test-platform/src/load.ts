@@ -1,7 +1,7 @@
-// Closed-loop HTTP load from wrk (Debian's package, through tools/install), for benchmarks whose
-// load generator must not compete for the cores it measures: wrk is C and LuaJIT, and spends a
-// third of autocannon's CPU per request (figures in the README, "Measured").
-// wrk has no rate limit: runs at a fixed rate stay with autocannon.
+// Closed-loop HTTP load from httpload (tools/go/httpload: vegeta's library, built from the Go module proxy through
+// tools/install), for benchmarks whose load generator must not compete much for the cores it measures (its CPU per
+// request against autocannon's and wrk's: the README's "Measured"). No rate option is wired here: runs at a fixed
+// rate stay with autocannon.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,9 +10,7 @@ import { promisify } from 'node:util';
 
 import { toolBin } from './tools.ts';
 
-const SCRIPT = join(import.meta.dirname, 'wrk/load.lua');
-
-export interface WrkOptions {
+export interface LoadOptions {
   url: string;
   connections: number;
   durationS: number;
@@ -23,11 +21,11 @@ export interface WrkOptions {
   uniqueHeader?: string;
   /** Prefix of those values; make it differ between runs against one store. */
   uniquePrefix?: string;
-  /** wrk threads; one keeps wrk to one core's share. */
+  /** OS threads of the generator (GOMAXPROCS); one keeps it to one core's share. */
   threads?: number;
 }
 
-export interface WrkResult {
+export interface LoadResult {
   total: number;
   rps: number;
   p50Ms: number;
@@ -38,29 +36,34 @@ export interface WrkResult {
   timeouts: number;
 }
 
-/** Runs wrk once and returns its figures; throws if wrk fails or prints no result. */
-export async function wrk(options: WrkOptions): Promise<WrkResult> {
-  const dir = mkdtempSync(join(tmpdir(), 'sre-platform-wrk-'));
+/** Runs httpload once and returns its figures; throws if it fails or prints no result. */
+export async function httpLoad(options: LoadOptions): Promise<LoadResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'sre-platform-load-'));
   try {
     const bodyFile = join(dir, 'body');
     if (options.body !== undefined) writeFileSync(bodyFile, options.body);
     const args = [
-      `-t${options.threads ?? 1}`,
-      `-c${options.connections}`,
-      `-d${Math.max(1, Math.round(options.durationS))}s`,
-      '-s',
-      SCRIPT,
-      ...Object.entries(options.headers ?? {}).flatMap(([name, value]) => ['-H', `${name}: ${value}`]),
+      '-url',
       options.url,
+      '-c',
+      String(options.connections),
+      '-d',
+      `${Math.max(1, Math.round(options.durationS))}s`,
+      '-method',
+      options.method ?? 'GET',
+      ...(options.body === undefined ? [] : ['-body', bodyFile]),
+      ...Object.entries(options.headers ?? {}).flatMap(([name, value]) => ['-H', `${name}: ${value}`]),
+      ...(options.uniqueHeader === undefined
+        ? []
+        : [
+            '-unique-header',
+            options.uniqueHeader,
+            '-unique-prefix',
+            options.uniquePrefix ?? `load-${process.pid}-${Date.now()}`,
+          ]),
     ];
-    const { stdout } = await promisify(execFile)(join(toolBin('wrk'), 'wrk'), args, {
-      env: {
-        ...process.env,
-        WRK_METHOD: options.method ?? '',
-        WRK_BODY_FILE: options.body === undefined ? '' : bodyFile,
-        WRK_UNIQUE_HEADER: options.uniqueHeader ?? '',
-        WRK_UNIQUE_PREFIX: options.uniquePrefix ?? `wrk-${process.pid}-${Date.now()}`,
-      },
+    const { stdout } = await promisify(execFile)(join(toolBin('httpload'), 'httpload'), args, {
+      env: { ...process.env, GOMAXPROCS: String(options.threads ?? 1) },
       maxBuffer: 1 << 20,
     });
     const line = stdout.trim().split('\n').pop() ?? '';
@@ -77,7 +80,7 @@ export async function wrk(options: WrkOptions): Promise<WrkResult> {
     try {
       r = JSON.parse(line) as typeof r;
     } catch {
-      throw new Error(`wrk printed no result line:\n${stdout}`);
+      throw new Error(`httpload printed no result line:\n${stdout}`);
     }
     return {
       total: r.requests,
