@@ -34,7 +34,7 @@ type Component = (typeof COMPONENTS)[number];
 const starters: Record<Component, () => Promise<{ info: unknown; stop: () => Promise<void> }>> = {
   cluster: startCluster,
   prometheus: startPrometheus,
-  moto: startMoto,
+  moto: () => startMoto(),
   postgres: () => startPostgres(),
 };
 

@@ -8,11 +8,13 @@ import postgres from 'postgres';
 import { afterEach, beforeEach, inject } from 'vitest';
 
 import type { PlatformInfo } from './global-setup.ts';
+import type { MotoInfo } from './moto.ts';
 
 export type { PlatformInfo } from './global-setup.ts';
 export { eventually } from './eventually.ts';
 export { MissingToolError, REPO_ROOT, toolBin } from './tools.ts';
 export { startPostgres } from './postgres.ts';
+export { startMoto, type MotoInfo, type MotoOptions, type MotoServer } from './moto.ts';
 export { describeDatabaseStartup, type DatabaseStartupScenario } from './database-startup.ts';
 export {
   REAL_NODE,
@@ -93,9 +95,9 @@ export function useDatabase(prefix = 'test'): { url: string; sql: postgres.Sql }
   return current;
 }
 
-/** AWS SDK v3 client settings pointing at the run's moto server. */
-export function awsClientConfig() {
-  const { endpoint, region } = moto();
+/** AWS SDK v3 client settings pointing at the run's moto server, or at another one (startMoto). */
+export function awsClientConfig(server: MotoInfo = moto()) {
+  const { endpoint, region } = server;
   return {
     endpoint,
     region,

@@ -2,17 +2,17 @@
 // ServiceMonitor, the contract's configuration), what its schema refuses, and a real install and upgrade on the
 // run's control plane (kwok nodes: pods are simulated, so "ready" is the kubelet's stand-in, and the HPA is driven
 // by the real kube-controller-manager). The objects are read back from the apiserver, not from helm's output.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
 import * as k8s from '@kubernetes/client-node';
-import { cluster, eventually, kubeConfig, toolBin, useNamespace } from '@sre-platform/test-platform';
+import { eventually, kubeConfig, toolBin, useNamespace } from '@sre-platform/test-platform';
 import { kubectl } from '@sre-platform/test-platform/kubectl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { helmIn } from './harness.ts';
 
 const CHART = join(dirname(fileURLToPath(import.meta.url)), '..', 'chart');
 const ROLE_ARN = 'arn:aws:iam::111122223333:role/users-api-IrsaRole-EXAMPLE';
@@ -28,18 +28,7 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-async function helm(...args: string[]): Promise<string> {
-  const { stdout } = await promisify(execFile)(join(toolBin('helm'), 'helm'), args, {
-    env: {
-      ...process.env,
-      KUBECONFIG: cluster().kubeconfig,
-      HELM_CACHE_HOME: join(scratch, 'helm-cache'),
-      HELM_CONFIG_HOME: join(scratch, 'helm-config'),
-    },
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  return stdout;
-}
+const helm = (...args: string[]) => helmIn(scratch)(...args);
 
 const sets = (set: string[]) => set.flatMap((s) => ['--set', s]);
 
@@ -165,6 +154,33 @@ describe('users-api chart', () => {
       to: [{ ipBlock: { cidr: '169.254.170.23/32' } }],
       ports: [{ port: 80, protocol: 'TCP' }],
     });
+    // An emulator by address and port (chart-real-node.int.test.ts uses this to reach moto), after the others.
+    const withEmulator = await egress(
+      'networkPolicy.extraEgress[0].to[0].ipBlock.cidr=10.244.0.1/32',
+      'networkPolicy.extraEgress[0].ports[0].port=4566',
+    );
+    expect(withEmulator.slice(0, 2)).toEqual(base);
+    expect(withEmulator[2]).toEqual({ to: [{ ipBlock: { cidr: '10.244.0.1/32' } }], ports: [{ port: 4566 }] });
+  });
+
+  it("runs its helm test pod where the release's pods run: the image's pull policy, nodeSelector and tolerations", async () => {
+    const testPod = (objs: k8s.KubernetesObject[]) => find<k8s.V1Pod>(objs, 'Pod')!;
+    const plain = testPod(await render());
+    expect(plain.metadata?.annotations?.['helm.sh/hook']).toBe('test');
+    expect(plain.spec?.nodeSelector).toBeUndefined();
+    expect(plain.spec?.tolerations).toBeUndefined();
+    const placed = testPod(
+      await render(
+        'image.pullPolicy=Never',
+        'nodeSelector.pool=uploads',
+        'tolerations[0].key=pool',
+        'tolerations[0].operator=Exists',
+        'tolerations[0].effect=NoSchedule',
+      ),
+    );
+    expect(placed.spec?.containers[0]?.imagePullPolicy).toBe('Never');
+    expect(placed.spec?.nodeSelector).toEqual({ pool: 'uploads' });
+    expect(placed.spec?.tolerations).toEqual([{ key: 'pool', operator: 'Exists', effect: 'NoSchedule' }]);
   });
 
   it('refuses values its schema does not allow', async () => {

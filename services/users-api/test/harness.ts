@@ -1,11 +1,15 @@
 // What users-api's integration tests share: a table and bucket of their own on the run's moto server, the
 // service as a real process against them, SDK clients to look behind it, and multipart forms.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { crc32, deflateSync } from 'node:zlib';
 
 import { DynamoDBClient, GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { freePort, startProcess, type StartedProcess } from '@sre-platform/service-kit/testing';
-import { awsClientConfig, moto, uniqueName } from '@sre-platform/test-platform';
+import { awsClientConfig, cluster, moto, toolBin, uniqueName } from '@sre-platform/test-platform';
 
 import { ensureResources } from '../scripts/ensure-resources.ts';
 
@@ -15,6 +19,36 @@ export const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x
 export const JPEG_SIGNATURE = Buffer.from([0xff, 0xd8, 0xff, 0xe0]);
 export const GIF_SIGNATURE = Buffer.from('GIF89a', 'latin1');
 export const WEBP_SIGNATURE = Buffer.concat([Buffer.from('RIFF'), Buffer.from([0, 0, 0, 0]), Buffer.from('WEBPVP8 ')]);
+
+/**
+ * A real PNG (any decoder reads it): `width` x `height` RGB pixels of a gradient shifted by `seed`, as IHDR, one
+ * zlib-compressed IDAT and IEND, each chunk with its CRC.
+ */
+export function png(width: number, height: number, seed = 0): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const out = Buffer.alloc(body.length + 8);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), body.length + 4);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8 bits per sample, RGB, deflate, adaptive filtering, no interlace
+  const rows = Buffer.alloc(height * (1 + width * 3));
+  for (let y = 0; y < height; y++) {
+    const row = y * (1 + width * 3); // filter byte 0 (None), then the pixels
+    for (let x = 0; x < width; x++) rows.set([(x + seed) & 255, (y + seed) & 255, (x ^ y) & 255], row + 1 + x * 3);
+  }
+  return Buffer.concat([
+    PNG_SIGNATURE,
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(rows)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
 
 /** An "image" of `size` bytes: the signature, then distinct filler (so that two avatars never have equal bytes). */
 export function image(signature: Buffer, size: number, seed = Math.random()): Buffer {
@@ -110,4 +144,20 @@ export function form(parts: [string, string | { bytes: Buffer; filename?: string
 
 export function postUser(base: string, body: FormData) {
   return fetch(`${base}/user`, { method: 'POST', body });
+}
+
+/** The pinned helm against the run's cluster, its cache and configuration in `scratch` (a directory of the test's). */
+export function helmIn(scratch: string): (...args: string[]) => Promise<string> {
+  return async (...args) => {
+    const { stdout } = await promisify(execFile)(join(toolBin('helm'), 'helm'), args, {
+      env: {
+        ...process.env,
+        KUBECONFIG: cluster().kubeconfig,
+        HELM_CACHE_HOME: join(scratch, 'helm-cache'),
+        HELM_CONFIG_HOME: join(scratch, 'helm-config'),
+      },
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    return stdout;
+  };
 }
