@@ -80,15 +80,15 @@ describe('make release', () => {
     });
     expect(ready, stderr).toEqual({ ok: true });
 
-    const { stdout } = await run(binary('deployctl'), ['get', `${ns.name}/web`, '-o', 'json'], {
-      env: {
-        PATH: '/usr/bin:/bin',
-        DEPLOYCTL_SERVER: `https://127.0.0.1:${apiPort}`,
-        DEPLOYCTL_CA: pki.files.caCert,
-        DEPLOYCTL_CERT: join(pki.dir, 'operator.crt'),
-        DEPLOYCTL_KEY: join(pki.dir, 'operator.key'),
-      },
-    });
+    // The operator's identity, as deployctl reads it from its environment; nothing else of this machine's.
+    const deployctlEnv = {
+      PATH: '/usr/bin:/bin',
+      DEPLOYCTL_SERVER: `https://127.0.0.1:${apiPort}`,
+      DEPLOYCTL_CA: pki.files.caCert,
+      DEPLOYCTL_CERT: join(pki.dir, 'operator.crt'),
+      DEPLOYCTL_KEY: join(pki.dir, 'operator.key'),
+    };
+    const { stdout } = await run(binary('deployctl'), ['get', `${ns.name}/web`, '-o', 'json'], { env: deployctlEnv });
     const got = JSON.parse(stdout) as {
       deployment: { ref: { namespace: string; name: string }; specReplicas: number };
     };
@@ -96,15 +96,9 @@ describe('make release', () => {
     expect(got.deployment.specReplicas).toBe(2);
 
     // A refusal is an exit code and one line, from the binary as from the sources.
-    const refused = await run(binary('deployctl'), ['get', `${ns.name}/absent`], {
-      env: {
-        PATH: '/usr/bin:/bin',
-        DEPLOYCTL_SERVER: `https://127.0.0.1:${apiPort}`,
-        DEPLOYCTL_CA: pki.files.caCert,
-        DEPLOYCTL_CERT: join(pki.dir, 'operator.crt'),
-        DEPLOYCTL_KEY: join(pki.dir, 'operator.key'),
-      },
-    }).catch((err: { code: number; stderr: string }) => err);
+    const refused = await run(binary('deployctl'), ['get', `${ns.name}/absent`], { env: deployctlEnv }).catch(
+      (err: { code: number; stderr: string }) => err,
+    );
     expect(refused).toMatchObject({ code: 1, stderr: expect.stringMatching(/^deployctl: not_found: /) as unknown });
   });
 

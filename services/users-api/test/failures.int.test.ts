@@ -39,6 +39,17 @@ async function expect503(res: Response, dependency: string) {
   expect(JSON.stringify(body)).not.toMatch(/at .*\.ts:\d+/); // no stack
 }
 
+/** POST /user for a@b.cd with a PNG of `size` bytes. */
+const postAvatar = (url: string, size: number) =>
+  postUser(
+    url,
+    form([
+      ['name', 'A'],
+      ['email', 'a@b.cd'],
+      ['avatar', { bytes: image(PNG_SIGNATURE, size) }],
+    ]),
+  );
+
 describe('a dependency that does not answer', () => {
   it('answers 503 with Retry-After on every route, and /readyz says which', async () => {
     const r = await createResources();
@@ -58,17 +69,7 @@ describe('a dependency that does not answer', () => {
     await expect503(await fetch(`${app.url}/users`), 'dynamodb');
     await expect503(await fetch(`${app.url}/users?limit=10`), 'dynamodb');
     await expect503(await fetch(`${app.url}/users/a%40b.cd/avatar`, { redirect: 'manual' }), 'dynamodb');
-    await expect503(
-      await postUser(
-        app.url,
-        form([
-          ['name', 'A'],
-          ['email', 'a@b.cd'],
-          ['avatar', { bytes: image(PNG_SIGNATURE, 2000) }],
-        ]),
-      ),
-      's3',
-    );
+    await expect503(await postAvatar(app.url, 2000), 's3');
     const ready = await fetch(`${app.url}/readyz`);
     expect(ready.status).toBe(503);
     expect(await ready.text()).toMatch(/dynamodb: .*unreachable.*s3: .*unreachable/);
@@ -82,17 +83,7 @@ describe('the table write failing after the upload', () => {
     stops.push(() => app.stop());
     // The table goes away under the running service: PutItem fails after the avatar reached S3.
     await aws.dynamodb.send(new DeleteTableCommand({ TableName: r.table }));
-    await expect503(
-      await postUser(
-        app.url,
-        form([
-          ['name', 'A'],
-          ['email', 'a@b.cd'],
-          ['avatar', { bytes: image(PNG_SIGNATURE, 50_000) }],
-        ]),
-      ),
-      'dynamodb',
-    );
+    await expect503(await postAvatar(app.url, 50_000), 'dynamodb');
     expect(await listKeys(aws.s3, r.bucket)).toEqual([]);
     const metrics = await (await fetch(`${app.url}/metrics`)).text();
     expect(metrics).toMatch(/users_api_compensations_total\{result="deleted"\} 1/);
