@@ -1,10 +1,12 @@
-// kubectl against the run's cluster (the pinned kubectl, the control plane's version), for tests that drive the
-// cluster as an operator or a deploy script would: stdin for manifests, failures with kubectl's own message.
+// kubectl and helm against the run's cluster (the pinned kubectl, the control plane's version; the pinned helm), for
+// tests that drive the cluster as an operator or a deploy script would: stdin for manifests, failures with kubectl's
+// own message.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import { cluster } from './index.ts';
+import { toolBin } from './tools.ts';
 
 const run = promisify(execFile);
 
@@ -18,6 +20,20 @@ export async function kubectlOutput(args: string[], input?: string): Promise<{ s
   return child.catch((err: { stderr?: string; message: string }) => {
     throw new Error(`kubectl ${args.join(' ')}: ${err.stderr || err.message}`);
   });
+}
+
+/** The pinned helm's stdout, against the run's cluster, with its cache and configuration under `scratch` (the test's). */
+export async function helm(scratch: string, ...args: string[]): Promise<string> {
+  const { stdout } = await run(join(toolBin('helm'), 'helm'), args, {
+    env: {
+      ...process.env,
+      KUBECONFIG: cluster().kubeconfig,
+      HELM_CACHE_HOME: join(scratch, 'helm-cache'),
+      HELM_CONFIG_HOME: join(scratch, 'helm-config'),
+    },
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return stdout;
 }
 
 /** kubectl's stdout. */

@@ -1,16 +1,15 @@
 // What the integration tests share: the CRD applied once, a PKI per test file, the server started
 // as a real process (node src/main.ts) against the run's cluster, and mTLS clients.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 
 import { ConnectError } from '@connectrpc/connect';
 import * as k8s from '@kubernetes/client-node';
 import { freePort, startProcess, type StartedProcess } from '@sre-platform/service-kit/testing';
-import { cluster, kubeConfig, toolBin } from '@sre-platform/test-platform';
+import { cluster, kubeConfig } from '@sre-platform/test-platform';
+import { helm as helmIn } from '@sre-platform/test-platform/kubectl';
 
 import { deploymentClient, type Protocol } from '../src/client.ts';
 import { createAuthority, type Authority, type Pem } from '../scripts/pki.ts';
@@ -68,18 +67,7 @@ export async function makePki(): Promise<Pki> {
 }
 
 /** The pinned helm against the run's cluster, with its cache and config in the PKI's scratch directory. */
-export async function helm(pki: Pki, ...args: string[]): Promise<string> {
-  const { stdout } = await promisify(execFile)(join(toolBin('helm'), 'helm'), args, {
-    env: {
-      ...process.env,
-      KUBECONFIG: cluster().kubeconfig,
-      HELM_CACHE_HOME: join(pki.dir, 'helm-cache'),
-      HELM_CONFIG_HOME: join(pki.dir, 'helm-config'),
-    },
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  return stdout;
-}
+export const helm = (pki: Pki, ...args: string[]): Promise<string> => helmIn(pki.dir, ...args);
 
 /** The chart's server Secret (mode "secret"): the PKI's server certificate and key, and its CA for clients. */
 export async function createTlsSecret(pki: Pki, namespace: string): Promise<void> {

@@ -29,11 +29,11 @@ import {
   uniqueName,
   type MotoServer,
 } from '@sre-platform/test-platform';
-import { isPodReady, kubectl } from '@sre-platform/test-platform/kubectl';
+import { helm as helmIn, isPodReady, kubectl } from '@sre-platform/test-platform/kubectl';
 import { serviceImage, type ServiceImage } from '@sre-platform/test-platform/service-images';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { form, helmIn, listKeys, png, postUser } from './harness.ts';
+import { form, listKeys, png, postUser } from './harness.ts';
 
 const CHART = join(import.meta.dirname, '..', 'chart');
 const RELEASE = 'users';
@@ -56,7 +56,7 @@ async function timed<T>(step: string, run: () => Promise<T>): Promise<T> {
   steps.push(`${step} ${Date.now() - t0} ms`);
   return out;
 }
-const helm = (...args: string[]) => helmIn(scratch)(...args);
+const helm = (...args: string[]) => helmIn(scratch, ...args);
 const core = () => kubeConfig().makeApiClient(k8s.CoreV1Api);
 const pods = async () =>
   (await core().listNamespacedPod({ namespace, labelSelector: SELECTOR })).items.filter(

@@ -9,10 +9,8 @@ import { fileURLToPath } from 'node:url';
 
 import * as k8s from '@kubernetes/client-node';
 import { eventually, kubeConfig, toolBin, useNamespace } from '@sre-platform/test-platform';
-import { kubectl } from '@sre-platform/test-platform/kubectl';
+import { helm as helmIn, kubectl } from '@sre-platform/test-platform/kubectl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-import { helmIn } from './harness.ts';
 
 const CHART = join(dirname(fileURLToPath(import.meta.url)), '..', 'chart');
 const ROLE_ARN = 'arn:aws:iam::111122223333:role/users-api-IrsaRole-EXAMPLE';
@@ -28,7 +26,7 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-const helm = (...args: string[]) => helmIn(scratch)(...args);
+const helm = (...args: string[]) => helmIn(scratch, ...args);
 
 const sets = (set: string[]) => set.flatMap((s) => ['--set', s]);
 

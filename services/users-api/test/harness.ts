@@ -1,15 +1,12 @@
 // What users-api's integration tests share: a table and bucket of their own on the run's moto server, the
 // service as a real process against them, SDK clients to look behind it, and multipart forms.
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { crc32, deflateSync } from 'node:zlib';
 
 import { DynamoDBClient, GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { freePort, startProcess, type StartedProcess } from '@sre-platform/service-kit/testing';
-import { awsClientConfig, cluster, moto, toolBin, uniqueName } from '@sre-platform/test-platform';
+import { awsClientConfig, moto, uniqueName } from '@sre-platform/test-platform';
 
 import { ensureResources } from '../scripts/ensure-resources.ts';
 
@@ -144,20 +141,4 @@ export function form(parts: [string, string | { bytes: Buffer; filename?: string
 
 export function postUser(base: string, body: FormData) {
   return fetch(`${base}/user`, { method: 'POST', body });
-}
-
-/** The pinned helm against the run's cluster, its cache and configuration in `scratch` (a directory of the test's). */
-export function helmIn(scratch: string): (...args: string[]) => Promise<string> {
-  return async (...args) => {
-    const { stdout } = await promisify(execFile)(join(toolBin('helm'), 'helm'), args, {
-      env: {
-        ...process.env,
-        KUBECONFIG: cluster().kubeconfig,
-        HELM_CACHE_HOME: join(scratch, 'helm-cache'),
-        HELM_CONFIG_HOME: join(scratch, 'helm-config'),
-      },
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    return stdout;
-  };
 }
