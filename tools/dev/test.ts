@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { slowestFiles, type FileTiming } from './report.ts';
+import { failures, slowestFiles, type FileResult, type Timeline } from './report.ts';
 
 interface Report {
   numPassedTests: number;
@@ -14,6 +14,7 @@ interface Report {
   numPendingTests: number;
   numTodoTests: number;
   numTotalTests: number;
+  testResults: FileResult[];
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'sre-platform-test-'));
@@ -34,21 +35,29 @@ const result = spawnSync(
   { stdio: 'inherit', env: { ...process.env, SRE_TEST_TIMELINE: timelineFile } },
 );
 let report: Report | undefined;
-let timeline: FileTiming[] = [];
+let timeline: Timeline = { files: [], errors: [] };
 try {
   report = JSON.parse(readFileSync(reportFile, 'utf8')) as Report;
-  timeline = JSON.parse(readFileSync(timelineFile, 'utf8')) as FileTiming[];
+  timeline = JSON.parse(readFileSync(timelineFile, 'utf8')) as Timeline;
 } catch {
   // vitest died before writing a report; its exit code below tells the story
 }
 rmSync(dir, { recursive: true, force: true });
 
 if (report) {
-  const slowest = slowestFiles(timeline, process.cwd());
+  const slowest = slowestFiles(timeline.files, process.cwd());
   if (slowest.length > 0) process.stdout.write(`\nslowest test files:\n${slowest.join('\n')}\n`);
+  const failed = [
+    ...failures(report.testResults, process.cwd()),
+    ...timeline.errors.map((e) => `  ${e}`),
+  ];
+  if (failed.length > 0) process.stdout.write(`\nfailed:\n${failed.join('\n')}\n`);
+  const failedFiles = report.testResults.filter((f) => f.status === 'failed').length;
   const skipped = report.numPendingTests + report.numTodoTests;
   process.stdout.write(
-    `\nvitest: ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${skipped} skipped\n`,
+    `\nvitest: ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${skipped} skipped` +
+      (failedFiles > 0 ? `; ${failedFiles} file(s) failed` : '') +
+      '\n',
   );
   if (report.numTotalTests === 0) {
     process.stderr.write('make test: no test ran\n');

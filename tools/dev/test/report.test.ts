@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { slowestFiles } from '../report.ts';
+import { failures, slowestFiles } from '../report.ts';
 
 describe('slowestFiles', () => {
   it('lists the longest files first, relative to the repository, with when each ran since the first started', () => {
@@ -20,5 +20,46 @@ describe('slowestFiles', () => {
 
   it('prints nothing when no file ran', () => {
     expect(slowestFiles([], '/repo')).toEqual([]);
+  });
+});
+
+describe('failures', () => {
+  it('names a failed file with the first line of its own message (a file that did not import)', () => {
+    const lines = failures(
+      [
+        {
+          name: '/repo/a.int.test.ts',
+          status: 'failed',
+          message: '\nError: Cannot find module ./gone.ts\n    at load (/repo/x.ts:1:1)',
+          assertionResults: [{ fullName: 'a works', status: 'skipped', failureMessages: [] }],
+        },
+        { name: '/repo/b.test.ts', status: 'passed', message: '', assertionResults: [] },
+      ],
+      '/repo',
+    );
+    expect(lines).toEqual(['  a.int.test.ts', '    Error: Cannot find module ./gone.ts']);
+  });
+
+  it('lists each failed test with the first line of its message, clipped', () => {
+    const lines = failures(
+      [
+        {
+          name: '/repo/c.test.ts',
+          status: 'failed',
+          message: '',
+          assertionResults: [
+            { fullName: 'c passes', status: 'passed' },
+            { fullName: 'c fails', status: 'failed', failureMessages: ['AssertionError: expected 1 to be 2\n at'] },
+          ],
+        },
+      ],
+      '/repo',
+      20,
+    );
+    expect(lines).toEqual(['  c.test.ts', '    ✗ c fails: AssertionError: expe…']);
+  });
+
+  it('prints nothing when everything passed', () => {
+    expect(failures([{ name: '/repo/d.test.ts', status: 'passed', assertionResults: [] }], '/repo')).toEqual([]);
   });
 });
