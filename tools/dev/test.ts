@@ -47,10 +47,7 @@ rmSync(dir, { recursive: true, force: true });
 if (report) {
   const slowest = slowestFiles(timeline.files, process.cwd());
   if (slowest.length > 0) process.stdout.write(`\nslowest test files:\n${slowest.join('\n')}\n`);
-  const failed = [
-    ...failures(report.testResults, process.cwd()),
-    ...timeline.errors.map((e) => `  ${e}`),
-  ];
+  const failed = [...failures(report.testResults, process.cwd()), ...timeline.errors.map((e) => `  ${e}`)];
   if (failed.length > 0) process.stdout.write(`\nfailed:\n${failed.join('\n')}\n`);
   const failedFiles = report.testResults.filter((f) => f.status === 'failed').length;
   const skipped = report.numPendingTests + report.numTodoTests;
