@@ -30,7 +30,15 @@ $(DEPS_STAMP): package-lock.json package.json $(wildcard packages/*/package.json
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-deps: $(DEPS_STAMP) ## install the npm dependencies (npm ci)
+# Code generated from .proto files (not committed): again whenever a proto or the generation's configuration changes,
+# or the generated tree is gone. The stamp lives inside the tree, which buf's clean generation removes first.
+GEN_STAMP := services/deployment-api/src/gen/.generated
+$(GEN_STAMP): $(DEPS_STAMP) $(shell find services/deployment-api/proto -name '*.proto') services/deployment-api/buf.gen.yaml
+	@echo "==> generate code from the .proto files (buf)"
+	@npm run generate --silent -w services/deployment-api
+	@touch $@
+
+deps: $(DEPS_STAMP) $(GEN_STAMP) ## install the npm dependencies (npm ci) and generate code from the .proto files
 
 up: deps ## run every service locally on embedded defaults; Ctrl-C stops them all
 	@node tools/dev/up.ts

@@ -3,7 +3,7 @@
 import { ConnectError, createClient, type Client, type Interceptor } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
 
-import { Health } from './gen/grpc/health/v1/health_pb.js';
+import { Health } from './gen/health/v1/health_pb.js';
 import { DeploymentService } from './gen/sre_platform/deployments/v1/deployments_pb.js';
 
 export type Protocol = 'grpc' | 'connect' | 'grpc-web';

@@ -12,7 +12,7 @@ import { healthHandlers } from './api/health.ts';
 import { reflectionHandlers } from './api/reflection.ts';
 import { startApiServer } from './api/server.ts';
 import { readConfig } from './config.ts';
-import { Health } from './gen/grpc/health/v1/health_pb.js';
+import { Health } from './gen/health/v1/health_pb.js';
 import { ServerReflection } from './gen/grpc/reflection/v1/reflection_pb.js';
 import { ServerReflection as ServerReflectionV1alpha } from './gen/grpc/reflection/v1alpha/reflection_pb.js';
 import { DeploymentService } from './gen/sre_platform/deployments/v1/deployments_pb.js';

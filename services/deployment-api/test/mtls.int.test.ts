@@ -9,7 +9,7 @@ import { useNamespace } from '@sre-platform/test-platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { healthClient } from '../src/client.ts';
-import { HealthCheckResponse_ServingStatus } from '../src/gen/grpc/health/v1/health_pb.js';
+import { HealthCheckResponse_ServingStatus } from '../src/gen/health/v1/health_pb.js';
 import { createAuthority } from '../scripts/pki.ts';
 import {
   applyCrd,
@@ -102,6 +102,13 @@ describe('mTLS on the API port', () => {
     });
     const r = await health.check({ service: '' });
     expect(r.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    // List, which the health protocol added in 2024: every service the server reports on.
+    const all = await health.list({});
+    expect(Object.keys(all.statuses).sort()).toEqual(['', 'sre_platform.deployments.v1.DeploymentService']);
+    expect(Object.values(all.statuses).map((s) => s.status)).toEqual([
+      HealthCheckResponse_ServingStatus.SERVING,
+      HealthCheckResponse_ServingStatus.SERVING,
+    ]);
   });
 
   it('refuses a client without a certificate', async () => {

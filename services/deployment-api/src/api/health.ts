@@ -4,8 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
 
-import type { Health } from '../gen/grpc/health/v1/health_pb.js';
-import { HealthCheckResponse_ServingStatus as Status } from '../gen/grpc/health/v1/health_pb.js';
+import type { Health } from '../gen/health/v1/health_pb.js';
+import { HealthCheckResponse_ServingStatus as Status } from '../gen/health/v1/health_pb.js';
 import { DeploymentService } from '../gen/sre_platform/deployments/v1/deployments_pb.js';
 
 const KNOWN = new Set(['', DeploymentService.typeName]);
@@ -16,6 +16,10 @@ export function healthHandlers(serving: () => boolean, pollMs = 1000): ServiceIm
     check(req) {
       if (!KNOWN.has(req.service)) throw new ConnectError(`unknown service ${req.service}`, Code.NotFound);
       return { status: status() };
+    },
+    list() {
+      const now = status();
+      return { statuses: Object.fromEntries([...KNOWN].map((service) => [service, { status: now }])) };
     },
     async *watch(req, ctx) {
       if (!KNOWN.has(req.service)) {

@@ -33,7 +33,7 @@ import { codeToHttpStatus, errorToJsonBytes } from '@connectrpc/connect/protocol
 import type { Counter, Histogram, Logger } from '@sre-platform/service-kit';
 
 import { codeName } from '../connect-code.ts';
-import { Health } from '../gen/grpc/health/v1/health_pb.js';
+import { Health } from '../gen/health/v1/health_pb.js';
 import { DeploymentService } from '../gen/sre_platform/deployments/v1/deployments_pb.js';
 import { allowed, callerFromSocket, callerKey, WRITE_METHODS, type RoleMapping } from './identity.ts';
 
