@@ -12,9 +12,12 @@
 // ALWAYS_EXTERNAL. Whatever stays external and is reached is copied, with its production dependencies, into
 // <out>/node_modules from the installed tree (the lockfile's versions), and nothing else: <out> is the whole
 // runtime tree. <out>/bundle.json records what was built (entries, externals, version, esbuild's inputs).
+// A workspace whose package.json has a "generate" script (deployment-api: code from its .proto files, which is not
+// committed) has it run first, as `make deps` does, so that a clean checkout or an image's build stage bundles.
 //
 // --format cjs is for Node's single executable applications, whose main script is CommonJS on Node 24: it
 // allows no external package, and import.meta.url is the executable's file URL.
+import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, globSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire, isBuiltin } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -39,6 +42,7 @@ export interface BundleSettings {
 interface Manifest {
   name: string;
   version: string;
+  scripts?: Record<string, string>;
   srePlatform?: { bundle?: Partial<BundleSettings> };
 }
 
@@ -143,6 +147,9 @@ export async function bundle(
   const version = options.version ?? manifest.version;
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
+  if (manifest.scripts?.['generate']) {
+    execFileSync('npm', ['run', 'generate', '--silent'], { cwd: join(ROOT, workspace), stdio: 'inherit' });
+  }
 
   const result = await build({
     absWorkingDir: ROOT,
