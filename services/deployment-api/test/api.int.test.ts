@@ -3,44 +3,23 @@
 import { Code } from '@connectrpc/connect';
 import * as k8s from '@kubernetes/client-node';
 import { kubeConfig, useNamespace } from '@sre-platform/test-platform';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { ConflictDetailSchema } from '../src/gen/sre_platform/deployments/v1/deployments_pb.js';
 import {
-  applyCrd,
   apps,
   clientFor,
   createDeployment,
   eventually,
   failure,
-  makePki,
   scaleBehindTheBack,
-  startServer,
+  useServers,
   type Pki,
   type Server,
 } from './harness.ts';
 
 const ns = useNamespace('dapi');
-let pki: Pki;
-let server: Server | undefined;
-
-beforeAll(async () => {
-  await applyCrd();
-  pki = await makePki();
-});
-afterEach(async () => {
-  await server?.process.stop();
-  server = undefined;
-});
-
-async function start(): Promise<Server> {
-  server = await startServer(pki, {
-    WATCH_NAMESPACE: ns.name,
-    LEASE_NAME: `lease-${ns.name}`,
-    LEASE_NAMESPACE: ns.name,
-  });
-  return server;
-}
+const { pki, start } = useServers(ns);
 
 describe('deployment-api against a real apiserver', () => {
   it('lists, gets, sets (the Deployment follows, pods too) and unmanages', async () => {

@@ -8,37 +8,23 @@ import { join } from 'node:path';
 
 import * as k8s from '@kubernetes/client-node';
 import { kubeConfig, useNamespace } from '@sre-platform/test-platform';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import {
   apps,
-  applyCrd,
   createTlsSecret,
   helm as helmWith,
   clientFor,
   createDeployment,
   eventually,
-  makePki,
   scaleBehindTheBack,
   SERVICE_DIR,
-  startServer,
-  type Pki,
-  type Server,
+  useServers,
 } from './harness.ts';
 
 const CHART = join(SERVICE_DIR, 'chart');
 const ns = useNamespace('dapi-chart');
-let pki: Pki;
-let server: Server | undefined;
-
-beforeAll(async () => {
-  await applyCrd();
-  pki = await makePki();
-});
-afterEach(async () => {
-  await server?.process.stop();
-  server = undefined;
-});
+const { pki, start } = useServers(ns);
 
 const helm = (...args: string[]) => helmWith(pki, ...args);
 
@@ -168,12 +154,7 @@ describe('deployment-api chart', () => {
     const file = join(pki.dir, `kubeconfig-sa-${ns.name}`);
     writeFileSync(file, kc.exportConfig());
     await createDeployment(ns.name, 'web', 1);
-    server = await startServer(pki, {
-      KUBECONFIG: file,
-      WATCH_NAMESPACE: ns.name,
-      LEASE_NAMESPACE: ns.name,
-      LEASE_NAME: `${deployment}-leader`,
-    });
+    const server = await start({ KUBECONFIG: file, LEASE_NAME: `${deployment}-leader` });
     const api = clientFor(server, pki, pki.operator);
     await api.setDesiredReplicas({ ref: { namespace: ns.name, name: 'web' }, replicas: 2 });
     const spec = async () =>
@@ -183,7 +164,6 @@ describe('deployment-api chart', () => {
     await eventually('drift restored under the chart RBAC', async () => ((await spec()) === 2 ? true : undefined));
     await api.unmanage({ ref: { namespace: ns.name, name: 'web' } });
     await server.process.stop();
-    server = undefined;
 
     // Upgrade (a changed pod template rolls every pod) while watching what the Service can route to.
     let minReady = Number.POSITIVE_INFINITY;
