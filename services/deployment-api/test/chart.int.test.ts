@@ -27,9 +27,14 @@ const ns = useNamespace('dapi-chart');
 const { pki, start } = useServers(ns);
 
 const helm = (...args: string[]) => helmWith(pki, ...args);
+const sets = (set: string[]) => set.flatMap((s) => ['--set', s]);
+
+/** `helm install` or `upgrade` of the release in the test's namespace, waiting for it to be ready. */
+const release = (verb: 'install' | 'upgrade', ...set: string[]) =>
+  helm(verb, 'dapi', CHART, '--namespace', ns.name, ...sets(set), '--wait', '--timeout', '90s');
 
 async function render(...set: string[]): Promise<k8s.KubernetesObject[]> {
-  const out = await helm('template', 'rel', CHART, '--namespace', 'ops', ...set.flatMap((s) => ['--set', s]));
+  const out = await helm('template', 'rel', CHART, '--namespace', 'ops', ...sets(set));
   return (k8s.loadAllYaml(out) as (k8s.KubernetesObject | null)[]).filter((o): o is k8s.KubernetesObject => o !== null);
 }
 
@@ -42,7 +47,7 @@ describe('deployment-api chart', () => {
       [],
       ['tls.mode=certManager', 'serviceMonitor.enabled=true', 'networkPolicy.enabled=true', 'scope=namespace'],
     ]) {
-      const out = await helm('lint', '--strict', CHART, ...set.flatMap((s) => ['--set', s]));
+      const out = await helm('lint', '--strict', CHART, ...sets(set));
       expect(out).toContain('1 chart(s) linted, 0 chart(s) failed');
     }
   });
@@ -120,18 +125,7 @@ describe('deployment-api chart', () => {
   it('installs, serves its job under the chart RBAC alone, and upgrades without losing ready endpoints', async () => {
     const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
     await createTlsSecret(pki, ns.name);
-    await helm(
-      'install',
-      'dapi',
-      CHART,
-      '--namespace',
-      ns.name,
-      '--set',
-      'scope=namespace',
-      '--wait',
-      '--timeout',
-      '90s',
-    );
+    await release('install', 'scope=namespace');
     const deployment = 'dapi-deployment-api';
     const ready = await apps().readNamespacedDeployment({ namespace: ns.name, name: deployment });
     expect(ready.status?.readyReplicas).toBe(2);
@@ -175,20 +169,7 @@ describe('deployment-api chart', () => {
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
-    await helm(
-      'upgrade',
-      'dapi',
-      CHART,
-      '--namespace',
-      ns.name,
-      '--set',
-      'scope=namespace',
-      '--set',
-      'podAnnotations.rollout=second',
-      '--wait',
-      '--timeout',
-      '90s',
-    );
+    await release('upgrade', 'scope=namespace', 'podAnnotations.rollout=second');
     watching = false;
     await watcher;
     const after = await apps().readNamespacedDeployment({ namespace: ns.name, name: deployment });
