@@ -15,6 +15,7 @@ import { afterAll, afterEach, beforeAll } from 'vitest';
 
 import { deploymentClient, type Protocol } from '../src/client.ts';
 import { createAuthority, type Authority, type Pem } from '../scripts/pki.ts';
+import { hpaOf } from './fixtures.ts';
 
 export const SERVICE_DIR = join(import.meta.dirname, '..');
 export const MAIN = join(SERVICE_DIR, 'src/main.ts');
@@ -231,6 +232,18 @@ export async function createDeployment(
       },
     },
   });
+}
+
+/** A HorizontalPodAutoscaler of the Deployment `target` (hpaOf), created in the namespace. */
+export async function createHpa(
+  namespace: string,
+  name: string,
+  target: string,
+  metrics?: k8s.V2MetricSpec[],
+): Promise<void> {
+  await kubeConfig()
+    .makeApiClient(k8s.AutoscalingV2Api)
+    .createNamespacedHorizontalPodAutoscaler({ namespace, body: hpaOf(target, { name }, metrics) });
 }
 
 export async function scaleBehindTheBack(namespace: string, name: string, replicas: number): Promise<void> {
