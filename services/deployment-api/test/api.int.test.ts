@@ -3,44 +3,25 @@
 import { Code } from '@connectrpc/connect';
 import * as k8s from '@kubernetes/client-node';
 import { kubeConfig, useNamespace } from '@sre-platform/test-platform';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { ConflictDetailSchema } from '../src/gen/sre_platform/deployments/v1/deployments_pb.js';
+import { CPU_AT_80 } from './fixtures.ts';
 import {
-  applyCrd,
   apps,
   clientFor,
   createDeployment,
+  createHpa,
   eventually,
   failure,
-  makePki,
   scaleBehindTheBack,
-  startServer,
+  useServers,
   type Pki,
   type Server,
 } from './harness.ts';
 
 const ns = useNamespace('dapi');
-let pki: Pki;
-let server: Server | undefined;
-
-beforeAll(async () => {
-  await applyCrd();
-  pki = await makePki();
-});
-afterEach(async () => {
-  await server?.process.stop();
-  server = undefined;
-});
-
-async function start(): Promise<Server> {
-  server = await startServer(pki, {
-    WATCH_NAMESPACE: ns.name,
-    LEASE_NAME: `lease-${ns.name}`,
-    LEASE_NAMESPACE: ns.name,
-  });
-  return server;
-}
+const { pki, start } = useServers(ns);
 
 describe('deployment-api against a real apiserver', () => {
   it('lists, gets, sets (the Deployment follows, pods too) and unmanages', async () => {
@@ -157,22 +138,7 @@ describe('deployment-api against a real apiserver', () => {
   it('refuses what it must: unknown 404, bad count 400, HPA 409, stale version 409', async () => {
     await createDeployment(ns.name, 'web', 1);
     await createDeployment(ns.name, 'scaled', 1);
-    await kubeConfig()
-      .makeApiClient(k8s.AutoscalingV2Api)
-      .createNamespacedHorizontalPodAutoscaler({
-        namespace: ns.name,
-        body: {
-          metadata: { name: 'scaled-hpa' },
-          spec: {
-            scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'scaled' },
-            minReplicas: 1,
-            maxReplicas: 4,
-            metrics: [
-              { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } } },
-            ],
-          },
-        },
-      });
+    await createHpa(ns.name, 'scaled-hpa', 'scaled', CPU_AT_80);
     const s = await start();
     const api = clientFor(s, pki, pki.operator);
     const json = clientFor(s, pki, pki.operator, 'connect');
@@ -220,19 +186,7 @@ describe('deployment-api against a real apiserver', () => {
 
     // An HPA that appears after the Deployment became managed: the reconciler stands down and the
     // diff shows the conflict.
-    await kubeConfig()
-      .makeApiClient(k8s.AutoscalingV2Api)
-      .createNamespacedHorizontalPodAutoscaler({
-        namespace: ns.name,
-        body: {
-          metadata: { name: 'late-hpa' },
-          spec: {
-            scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' },
-            minReplicas: 1,
-            maxReplicas: 4,
-          },
-        },
-      });
+    await createHpa(ns.name, 'late-hpa', 'web');
     const diff = await eventually('the conflict in the diff', async () => {
       const r = await api.diff({ namespace: ns.name });
       return r.entries.length === 1 ? r.entries[0] : undefined;

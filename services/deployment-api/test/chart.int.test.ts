@@ -8,42 +8,33 @@ import { join } from 'node:path';
 
 import * as k8s from '@kubernetes/client-node';
 import { kubeConfig, useNamespace } from '@sre-platform/test-platform';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import {
   apps,
-  applyCrd,
   createTlsSecret,
   helm as helmWith,
   clientFor,
   createDeployment,
   eventually,
-  makePki,
   scaleBehindTheBack,
   SERVICE_DIR,
-  startServer,
-  type Pki,
-  type Server,
+  useServers,
 } from './harness.ts';
 
 const CHART = join(SERVICE_DIR, 'chart');
 const ns = useNamespace('dapi-chart');
-let pki: Pki;
-let server: Server | undefined;
-
-beforeAll(async () => {
-  await applyCrd();
-  pki = await makePki();
-});
-afterEach(async () => {
-  await server?.process.stop();
-  server = undefined;
-});
+const { pki, start } = useServers(ns);
 
 const helm = (...args: string[]) => helmWith(pki, ...args);
+const sets = (set: string[]) => set.flatMap((s) => ['--set', s]);
+
+/** `helm install` or `upgrade` of the release in the test's namespace, waiting for it to be ready. */
+const release = (verb: 'install' | 'upgrade', ...set: string[]) =>
+  helm(verb, 'dapi', CHART, '--namespace', ns.name, ...sets(set), '--wait', '--timeout', '90s');
 
 async function render(...set: string[]): Promise<k8s.KubernetesObject[]> {
-  const out = await helm('template', 'rel', CHART, '--namespace', 'ops', ...set.flatMap((s) => ['--set', s]));
+  const out = await helm('template', 'rel', CHART, '--namespace', 'ops', ...sets(set));
   return (k8s.loadAllYaml(out) as (k8s.KubernetesObject | null)[]).filter((o): o is k8s.KubernetesObject => o !== null);
 }
 
@@ -56,7 +47,7 @@ describe('deployment-api chart', () => {
       [],
       ['tls.mode=certManager', 'serviceMonitor.enabled=true', 'networkPolicy.enabled=true', 'scope=namespace'],
     ]) {
-      const out = await helm('lint', '--strict', CHART, ...set.flatMap((s) => ['--set', s]));
+      const out = await helm('lint', '--strict', CHART, ...sets(set));
       expect(out).toContain('1 chart(s) linted, 0 chart(s) failed');
     }
   });
@@ -134,18 +125,7 @@ describe('deployment-api chart', () => {
   it('installs, serves its job under the chart RBAC alone, and upgrades without losing ready endpoints', async () => {
     const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
     await createTlsSecret(pki, ns.name);
-    await helm(
-      'install',
-      'dapi',
-      CHART,
-      '--namespace',
-      ns.name,
-      '--set',
-      'scope=namespace',
-      '--wait',
-      '--timeout',
-      '90s',
-    );
+    await release('install', 'scope=namespace');
     const deployment = 'dapi-deployment-api';
     const ready = await apps().readNamespacedDeployment({ namespace: ns.name, name: deployment });
     expect(ready.status?.readyReplicas).toBe(2);
@@ -168,12 +148,7 @@ describe('deployment-api chart', () => {
     const file = join(pki.dir, `kubeconfig-sa-${ns.name}`);
     writeFileSync(file, kc.exportConfig());
     await createDeployment(ns.name, 'web', 1);
-    server = await startServer(pki, {
-      KUBECONFIG: file,
-      WATCH_NAMESPACE: ns.name,
-      LEASE_NAMESPACE: ns.name,
-      LEASE_NAME: `${deployment}-leader`,
-    });
+    const server = await start({ KUBECONFIG: file, LEASE_NAME: `${deployment}-leader` });
     const api = clientFor(server, pki, pki.operator);
     await api.setDesiredReplicas({ ref: { namespace: ns.name, name: 'web' }, replicas: 2 });
     const spec = async () =>
@@ -183,7 +158,6 @@ describe('deployment-api chart', () => {
     await eventually('drift restored under the chart RBAC', async () => ((await spec()) === 2 ? true : undefined));
     await api.unmanage({ ref: { namespace: ns.name, name: 'web' } });
     await server.process.stop();
-    server = undefined;
 
     // Upgrade (a changed pod template rolls every pod) while watching what the Service can route to.
     let minReady = Number.POSITIVE_INFINITY;
@@ -195,20 +169,7 @@ describe('deployment-api chart', () => {
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
-    await helm(
-      'upgrade',
-      'dapi',
-      CHART,
-      '--namespace',
-      ns.name,
-      '--set',
-      'scope=namespace',
-      '--set',
-      'podAnnotations.rollout=second',
-      '--wait',
-      '--timeout',
-      '90s',
-    );
+    await release('upgrade', 'scope=namespace', 'podAnnotations.rollout=second');
     watching = false;
     await watcher;
     const after = await apps().readNamespacedDeployment({ namespace: ns.name, name: deployment });

@@ -4,49 +4,22 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import { useNamespace } from '@sre-platform/test-platform';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 
-import {
-  applyCrd,
-  createDeployment,
-  eventually,
-  makePki,
-  SERVICE_DIR,
-  startServer,
-  type Pki,
-  type Server,
-} from './harness.ts';
+import { createDeployment, deployctlEnv, eventually, SERVICE_DIR, useServers, type Server } from './harness.ts';
 
 const run = promisify(execFile);
 const CLI = join(SERVICE_DIR, 'src/cli/main.ts');
 const ns = useNamespace('dapi-cli');
-let pki: Pki;
+const { pki, start } = useServers(ns);
+/** The server deployctl talks to. */
 let server: Server | undefined;
-
-beforeAll(async () => {
-  await applyCrd();
-  pki = await makePki();
-  for (const who of ['operator', 'reader'] as const) {
-    writeFileSync(join(pki.dir, `${who}.crt`), pki[who].cert);
-    writeFileSync(join(pki.dir, `${who}.key`), pki[who].key);
-  }
-});
-afterEach(async () => {
-  await server?.process.stop();
-});
 
 async function deployctl(
   who: 'operator' | 'reader',
   ...args: string[]
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = {
-    ...process.env,
-    DEPLOYCTL_SERVER: server!.apiUrl,
-    DEPLOYCTL_CA: pki.files.caCert,
-    DEPLOYCTL_CERT: join(pki.dir, `${who}.crt`),
-    DEPLOYCTL_KEY: join(pki.dir, `${who}.key`),
-  };
+  const env = { ...process.env, ...deployctlEnv(server!.apiUrl, pki, who) };
   try {
     const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env });
     return { code: 0, stdout, stderr };
@@ -59,11 +32,7 @@ async function deployctl(
 describe('deployctl', () => {
   it('lists, gets, sets, diffs and unmanages with tables and JSON', async () => {
     await createDeployment(ns.name, 'web', 1);
-    server = await startServer(pki, {
-      WATCH_NAMESPACE: ns.name,
-      LEASE_NAME: `lease-${ns.name}`,
-      LEASE_NAMESPACE: ns.name,
-    });
+    server = await start();
     const list = await eventually('web listed', async () => {
       const r = await deployctl('reader', 'list', '-n', ns.name);
       return r.stdout.includes('web') ? r : undefined;

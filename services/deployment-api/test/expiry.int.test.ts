@@ -12,40 +12,28 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import * as k8s from '@kubernetes/client-node';
-import { cluster, kubeConfig, useNamespace } from '@sre-platform/test-platform';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { kubeConfig, useNamespace } from '@sre-platform/test-platform';
+import { describe, expect, it } from 'vitest';
 
-import { ApiserverProxy } from './proxy.ts';
+import { useApiserverProxies } from './proxy.ts';
 import {
   apps,
-  applyCrd,
   clientFor,
   createDeployment,
   eventually,
-  makePki,
+  metricValue,
   scaleBehindTheBack,
-  startServer,
-  type Pki,
-  type Server,
+  useServers,
 } from './harness.ts';
 
 const ns = useNamespace('dapi-410');
-let pki: Pki;
-const servers: Server[] = [];
-const proxies: ApiserverProxy[] = [];
+// Registered before the servers, so that after a test its servers are killed before its proxies stop.
+const viaProxy = useApiserverProxies();
+const { pki, start } = useServers(ns, { stopSignal: 'SIGKILL' });
 
 /** How long the test lets the apiserver's watch history age before writing (75 s window + margin). */
 const HISTORY_WINDOW_MS = 80_000;
 const CHURN_BATCH = 25;
-
-beforeAll(async () => {
-  await applyCrd();
-  pki = await makePki();
-});
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.process.stop('SIGKILL')));
-  await Promise.all(proxies.splice(0).map((p) => p.stop()));
-});
 
 /**
  * Whether a watch from `resourceVersion` is refused as expired right now. A watch that is not
@@ -85,13 +73,8 @@ async function watchExpired(path: string, resourceVersion: string): Promise<bool
   return verdict;
 }
 
-async function metric(s: Server, series: RegExp): Promise<number> {
-  const text = await (await fetch(`${s.probeUrl}/metrics`)).text();
-  const m = series.exec(text);
-  return m ? Number(m[1]) : 0;
-}
-
-const EXPIRED = /^deployment_api_watch_restarts_total\{informer="deployments",reason="expired"\} (\d+)$/m;
+/** The metric series of watches restarted because their resourceVersion expired. */
+const EXPIRED = ['deployment_api_watch_restarts_total', 'informer="deployments",reason="expired"'] as const;
 
 describe('deployment-api watch expiry', () => {
   it(
@@ -102,24 +85,15 @@ describe('deployment-api watch expiry', () => {
       await createDeployment(ns.name, 'removed', 1);
       await createDeployment(ns.name, 'churn', 0);
 
-      const kc = new k8s.KubeConfig();
-      kc.loadFromFile(cluster().kubeconfig);
-      const proxy = await ApiserverProxy.create(kc.getCurrentCluster()!.server);
-      proxies.push(proxy);
-      const s = await startServer(pki, {
-        KUBECONFIG: proxy.kubeconfig(cluster().kubeconfig, pki.dir),
-        WATCH_NAMESPACE: ns.name,
-        LEASE_NAME: `lease-${ns.name}`,
-        LEASE_NAMESPACE: ns.name,
-      });
-      servers.push(s);
+      const { proxy, kubeconfig } = await viaProxy(pki.dir);
+      const s = await start({ KUBECONFIG: kubeconfig });
       const api = clientFor(s, pki, pki.operator);
       const names = async () =>
         (await api.listDeployments({ namespace: ns.name })).deployments.map((d) => d.ref?.name).sort();
       await eventually('the cache holding the three Deployments', async () =>
         (await names()).length === 3 ? true : undefined,
       );
-      expect(await metric(s, EXPIRED)).toBe(0);
+      expect(await metricValue(s, ...EXPIRED)).toBe(0);
 
       // Cut off: every connection closed, new ones refused. The server notices (readiness fails).
       await proxy.stop();
@@ -162,7 +136,7 @@ describe('deployment-api watch expiry', () => {
       // Within the informer's restart backoff (capped at 10 s) plus the relist; generous for loaded CI.
       await eventually(
         'the resumed watch refused with 410 Gone',
-        async () => ((await metric(s, EXPIRED)) >= 1 ? true : undefined),
+        async () => ((await metricValue(s, ...EXPIRED)) >= 1 ? true : undefined),
         60_000,
       );
       await eventually(

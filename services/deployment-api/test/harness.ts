@@ -1,5 +1,6 @@
 // What the integration tests share: the CRD applied once, a PKI per test file, the server started
-// as a real process (node src/main.ts) against the run's cluster, and mTLS clients.
+// as a real process (node src/main.ts) against the run's cluster, and mTLS clients. A file's set-up is
+// one call: useServers (servers a test starts, stopped after it) or useFileServer (one for the file).
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,9 +11,11 @@ import * as k8s from '@kubernetes/client-node';
 import { freePort, startProcess, type StartedProcess } from '@sre-platform/service-kit/testing';
 import { cluster, kubeConfig } from '@sre-platform/test-platform';
 import { helm as helmIn } from '@sre-platform/test-platform/kubectl';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 
 import { deploymentClient, type Protocol } from '../src/client.ts';
 import { createAuthority, type Authority, type Pem } from '../scripts/pki.ts';
+import { hpaOf } from './fixtures.ts';
 
 export const SERVICE_DIR = join(import.meta.dirname, '..');
 export const MAIN = join(SERVICE_DIR, 'src/main.ts');
@@ -63,7 +66,35 @@ export async function makePki(): Promise<Pki> {
   writeFileSync(files.caCert, ca.cert);
   writeFileSync(files.serverCert, server.cert);
   writeFileSync(files.serverKey, server.key);
+  // The clients' identities as deployctl reads them (deployctlEnv).
+  for (const [who, pem] of [
+    ['operator', operator],
+    ['reader', reader],
+  ] as const) {
+    writeFileSync(join(dir, `${who}.crt`), pem.cert);
+    writeFileSync(join(dir, `${who}.key`), pem.key);
+  }
   return { dir, ca, server, operator, reader, files };
+}
+
+/** The CRD applied and the file's PKI made before its first test: the object returned is filled in then. */
+export function usePki(): Pki {
+  const pki = {} as Pki;
+  beforeAll(async () => {
+    await applyCrd();
+    Object.assign(pki, await makePki());
+  });
+  return pki;
+}
+
+/** deployctl's environment for `who`, against the API at `apiUrl`. */
+export function deployctlEnv(apiUrl: string, pki: Pki, who: 'operator' | 'reader'): Record<string, string> {
+  return {
+    DEPLOYCTL_SERVER: apiUrl,
+    DEPLOYCTL_CA: pki.files.caCert,
+    DEPLOYCTL_CERT: join(pki.dir, `${who}.crt`),
+    DEPLOYCTL_KEY: join(pki.dir, `${who}.key`),
+  };
 }
 
 /** The pinned helm against the run's cluster, with its cache and config in the PKI's scratch directory. */
@@ -90,6 +121,23 @@ export interface Server {
   identity: string;
 }
 
+/** What a server needs to serve on these ports, with the PKI's certificates, against the run's cluster. */
+export function serverEnv(pki: Pki, port: number, apiPort: number): Record<string, string> {
+  return {
+    PORT: String(port),
+    API_PORT: String(apiPort),
+    TLS_CERT_FILE: pki.files.serverCert,
+    TLS_KEY_FILE: pki.files.serverKey,
+    TLS_CLIENT_CA_FILE: pki.files.caCert,
+    KUBECONFIG: cluster().kubeconfig,
+  };
+}
+
+/** A server that watches the namespace and holds its leader lease there. */
+export function watching(ns: { name: string }): Record<string, string> {
+  return { WATCH_NAMESPACE: ns.name, LEASE_NAME: `lease-${ns.name}`, LEASE_NAMESPACE: ns.name };
+}
+
 export async function startServer(
   pki: Pki,
   env: Record<string, string>,
@@ -101,12 +149,7 @@ export async function startServer(
   const proc = await startProcess(
     MAIN,
     {
-      PORT: String(port),
-      API_PORT: String(apiPort),
-      TLS_CERT_FILE: pki.files.serverCert,
-      TLS_KEY_FILE: pki.files.serverKey,
-      TLS_CLIENT_CA_FILE: pki.files.caCert,
-      KUBECONFIG: cluster().kubeconfig,
+      ...serverEnv(pki, port, apiPort),
       POD_NAME: identity,
       LEASE_DURATION_MS: '4000',
       LEASE_RENEW_DEADLINE_MS: '3000',
@@ -117,6 +160,43 @@ export async function startServer(
     { readyTimeoutMs: options.readyTimeoutMs ?? 30_000 },
   );
   return { process: proc, probeUrl: `http://127.0.0.1:${port}`, apiUrl: `https://127.0.0.1:${apiPort}`, identity };
+}
+
+/**
+ * The set-up of a file whose tests start their own servers: the CRD and the PKI (usePki), and `start`, which starts
+ * a server watching and leading in `ns` (`env` adds or overrides) that is stopped after the test (with `stopSignal`).
+ */
+export function useServers(
+  ns: { name: string },
+  options: { stopSignal?: NodeJS.Signals } = {},
+): { pki: Pki; start: (env?: Record<string, string>) => Promise<Server> } {
+  const pki = usePki();
+  const started: Server[] = [];
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((s) => s.process.stop(options.stopSignal)));
+  });
+  const start = async (env: Record<string, string> = {}) => {
+    const server = await startServer(pki, { ...watching(ns), ...env });
+    started.push(server);
+    return server;
+  };
+  return { pki, start };
+}
+
+/**
+ * The set-up of a file whose tests share one server: the CRD and the PKI (usePki), and the server started with `env`
+ * before the first test and stopped after the last. The objects returned are filled in before the first test.
+ */
+export function useFileServer(env: Record<string, string>): { pki: Pki; server: Server } {
+  const pki = usePki();
+  const server = {} as Server;
+  beforeAll(async () => {
+    Object.assign(server, await startServer(pki, env));
+  });
+  afterAll(async () => {
+    await server.process.stop();
+  });
+  return { pki, server };
 }
 
 export function clientFor(server: Server, pki: Pki, who: Pem | undefined, protocol: Protocol = 'grpc') {
@@ -152,6 +232,18 @@ export async function createDeployment(
       },
     },
   });
+}
+
+/** A HorizontalPodAutoscaler of the Deployment `target` (hpaOf), created in the namespace. */
+export async function createHpa(
+  namespace: string,
+  name: string,
+  target: string,
+  metrics?: k8s.V2MetricSpec[],
+): Promise<void> {
+  await kubeConfig()
+    .makeApiClient(k8s.AutoscalingV2Api)
+    .createNamespacedHorizontalPodAutoscaler({ namespace, body: hpaOf(target, { name }, metrics) });
 }
 
 export async function scaleBehindTheBack(namespace: string, name: string, replicas: number): Promise<void> {

@@ -6,40 +6,18 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 
 import { Code } from '@connectrpc/connect';
 import { useNamespace } from '@sre-platform/test-platform';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { healthClient } from '../src/client.ts';
 import { HealthCheckResponse_ServingStatus } from '../src/gen/health/v1/health_pb.js';
 import { createAuthority } from '../scripts/pki.ts';
-import {
-  applyCrd,
-  clientFor,
-  createDeployment,
-  eventually,
-  failure,
-  logLines,
-  makePki,
-  metricValue,
-  startServer,
-  type Pki,
-  type Server,
-} from './harness.ts';
+import { clientFor, createDeployment, eventually, failure, logLines, metricValue, useFileServer } from './harness.ts';
 
 const ns = useNamespace('dapi-tls');
-let pki: Pki;
-let server: Server;
-
-beforeAll(async () => {
-  await applyCrd();
-  pki = await makePki();
-  server = await startServer(pki, {
-    LEASE_NAME: `lease-${Date.now()}`,
-    WATCH_NAMESPACE: 'default',
-    TLS_RELOAD_INTERVAL_MS: '1000',
-  });
-});
-afterAll(async () => {
-  await server.process.stop();
+const { pki, server } = useFileServer({
+  LEASE_NAME: `lease-${Date.now()}`,
+  WATCH_NAMESPACE: 'default',
+  TLS_RELOAD_INTERVAL_MS: '1000',
 });
 
 // How a Connect client sees a connection the server refused: the GOAWAY, a cancelled or aborted

@@ -16,45 +16,37 @@ import { ServerReflection } from '../src/gen/grpc/reflection/v1/reflection_pb.js
 import { ServerReflection as ServerReflectionV1alpha } from '../src/gen/grpc/reflection/v1alpha/reflection_pb.js';
 import { DeploymentService } from '../src/gen/sre_platform/deployments/v1/deployments_pb.js';
 import {
-  applyCrd,
   apps,
   clientFor,
   createDeployment,
   eventually,
   failure,
   logLines,
-  makePki,
   metricValue,
-  startServer,
-  type Pki,
-  type Server,
+  useFileServer,
+  watching,
 } from './harness.ts';
 
 // One namespace for the whole file (the server, started once, watches only it and leads only there).
 const ns = { name: uniqueName('dapi-proto') };
 const core = () => kubeConfig().makeApiClient(k8s.CoreV1Api);
 const SERVICE = '/sre_platform.deployments.v1.DeploymentService';
-let pki: Pki;
-let server: Server;
-let h2: ClientHttp2Session;
-
 beforeAll(async () => {
   await core().createNamespace({ body: { metadata: { name: ns.name, labels: { 'sre-platform/test': 'true' } } } });
-  await applyCrd();
-  pki = await makePki();
-  server = await startServer(pki, {
-    WATCH_NAMESPACE: ns.name,
-    LEASE_NAME: `lease-${ns.name}`,
-    LEASE_NAMESPACE: ns.name,
-  });
-  h2 = connect(server.apiUrl, { ca: pki.ca.cert, cert: pki.operator.cert, key: pki.operator.key });
 });
 afterAll(async () => {
-  h2.close();
-  await server.process.stop();
   await core()
     .deleteNamespace({ name: ns.name })
     .catch(() => undefined);
+});
+// After the namespace is there, and stopped before it goes.
+const { pki, server } = useFileServer(watching(ns));
+let h2: ClientHttp2Session;
+beforeAll(() => {
+  h2 = connect(server.apiUrl, { ca: pki.ca.cert, cert: pki.operator.cert, key: pki.operator.key });
+});
+afterAll(() => {
+  h2.close();
 });
 
 interface Answer {

@@ -7,6 +7,8 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { join } from 'node:path';
 
 import * as k8s from '@kubernetes/client-node';
+import { cluster as runCluster } from '@sre-platform/test-platform';
+import { afterEach } from 'vitest';
 
 export class ApiserverProxy {
   readonly port: number;
@@ -98,4 +100,23 @@ export class ApiserverProxy {
     writeFileSync(file, out.exportConfig());
     return file;
   }
+}
+
+/**
+ * A test's own path to the run's apiserver: each call starts a proxy to it and writes a kubeconfig through the proxy
+ * into `dir`; every proxy started is stopped after the test.
+ */
+export function useApiserverProxies(): (dir: string) => Promise<{ proxy: ApiserverProxy; kubeconfig: string }> {
+  const started: ApiserverProxy[] = [];
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((p) => p.stop()));
+  });
+  return async (dir) => {
+    const source = runCluster().kubeconfig;
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(source);
+    const proxy = await ApiserverProxy.create(kc.getCurrentCluster()!.server);
+    started.push(proxy);
+    return { proxy, kubeconfig: proxy.kubeconfig(source, dir) };
+  };
 }

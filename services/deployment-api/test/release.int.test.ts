@@ -4,22 +4,22 @@
 // the chart is packaged; the SBOMs list production dependencies only; the changelog is there.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import { freePort, waitForProbe } from '@sre-platform/service-kit/testing';
-import { cluster, REPO_ROOT, useNamespace } from '@sre-platform/test-platform';
+import { REPO_ROOT, useNamespace } from '@sre-platform/test-platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { applyCrd, createDeployment, makePki, type Pki } from './harness.ts';
+import { createDeployment, deployctlEnv, serverEnv, usePki } from './harness.ts';
 
 const run = promisify(execFile);
 const VERSION = '9.9.9-test.1';
 const out = mkdtempSync(join(tmpdir(), 'release-'));
 const ns = useNamespace('dapi-release');
-let pki: Pki;
+const pki = usePki();
 let server: ChildProcess | undefined;
 
 beforeAll(async () => {
@@ -29,10 +29,6 @@ beforeAll(async () => {
     timeout: 600_000,
     maxBuffer: 16 * 1024 * 1024,
   });
-  await applyCrd();
-  pki = await makePki();
-  writeFileSync(join(pki.dir, 'operator.crt'), pki.operator.cert);
-  writeFileSync(join(pki.dir, 'operator.key'), pki.operator.key);
 }, 900_000);
 afterAll(() => {
   server?.kill('SIGKILL');
@@ -59,17 +55,7 @@ describe('make release', () => {
     const port = await freePort();
     const apiPort = await freePort();
     server = spawn(binary('deployment-api'), [], {
-      env: {
-        PATH: '/usr/bin:/bin',
-        PORT: String(port),
-        API_PORT: String(apiPort),
-        TLS_CERT_FILE: pki.files.serverCert,
-        TLS_KEY_FILE: pki.files.serverKey,
-        TLS_CLIENT_CA_FILE: pki.files.caCert,
-        KUBECONFIG: cluster().kubeconfig,
-        POD_NAME: 'release-test',
-        LOG_LEVEL: 'warn',
-      },
+      env: { PATH: '/usr/bin:/bin', ...serverEnv(pki, port, apiPort), POD_NAME: 'release-test', LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
@@ -81,14 +67,8 @@ describe('make release', () => {
     expect(ready, stderr).toEqual({ ok: true });
 
     // The operator's identity, as deployctl reads it from its environment; nothing else of this machine's.
-    const deployctlEnv = {
-      PATH: '/usr/bin:/bin',
-      DEPLOYCTL_SERVER: `https://127.0.0.1:${apiPort}`,
-      DEPLOYCTL_CA: pki.files.caCert,
-      DEPLOYCTL_CERT: join(pki.dir, 'operator.crt'),
-      DEPLOYCTL_KEY: join(pki.dir, 'operator.key'),
-    };
-    const { stdout } = await run(binary('deployctl'), ['get', `${ns.name}/web`, '-o', 'json'], { env: deployctlEnv });
+    const env = { PATH: '/usr/bin:/bin', ...deployctlEnv(`https://127.0.0.1:${apiPort}`, pki, 'operator') };
+    const { stdout } = await run(binary('deployctl'), ['get', `${ns.name}/web`, '-o', 'json'], { env });
     const got = JSON.parse(stdout) as {
       deployment: { ref: { namespace: string; name: string }; specReplicas: number };
     };
@@ -96,7 +76,7 @@ describe('make release', () => {
     expect(got.deployment.specReplicas).toBe(2);
 
     // A refusal is an exit code and one line, from the binary as from the sources.
-    const refused = await run(binary('deployctl'), ['get', `${ns.name}/absent`], { env: deployctlEnv }).catch(
+    const refused = await run(binary('deployctl'), ['get', `${ns.name}/absent`], { env }).catch(
       (err: { code: number; stderr: string }) => err,
     );
     expect(refused).toMatchObject({ code: 1, stderr: expect.stringMatching(/^deployctl: not_found: /) as unknown });

@@ -1,57 +1,24 @@
 // Failure and recovery with real processes: the apiserver going away and coming back, a watch
 // path that stalls silently, and the leader dying with a second replica taking over.
 import { Code, ConnectError } from '@connectrpc/connect';
-import { cluster } from '@sre-platform/test-platform';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useNamespace } from '@sre-platform/test-platform';
+import { describe, expect, it } from 'vitest';
 
-import { ApiserverProxy } from './proxy.ts';
+import { useApiserverProxies } from './proxy.ts';
 import {
   apps,
-  applyCrd,
   clientFor,
   createDeployment,
   eventually,
-  makePki,
   scaleBehindTheBack,
-  startServer,
-  type Pki,
+  useServers,
   type Server,
 } from './harness.ts';
 
 const ns = useNamespace('dapi-res');
-let pki: Pki;
-const servers: Server[] = [];
-const proxies: ApiserverProxy[] = [];
-
-beforeAll(async () => {
-  await applyCrd();
-  pki = await makePki();
-});
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.process.stop('SIGKILL')));
-  await Promise.all(proxies.splice(0).map((p) => p.stop()));
-});
-
-async function start(env: Record<string, string> = {}): Promise<Server> {
-  const s = await startServer(pki, {
-    WATCH_NAMESPACE: ns.name,
-    LEASE_NAME: `lease-${ns.name}`,
-    LEASE_NAMESPACE: ns.name,
-    ...env,
-  });
-  servers.push(s);
-  return s;
-}
-
-async function viaProxy(): Promise<{ proxy: ApiserverProxy; kubeconfig: string }> {
-  const upstream = (await import('@kubernetes/client-node')).KubeConfig;
-  const kc = new upstream();
-  kc.loadFromFile(cluster().kubeconfig);
-  const proxy = await ApiserverProxy.create(kc.getCurrentCluster()!.server);
-  proxies.push(proxy);
-  return { proxy, kubeconfig: proxy.kubeconfig(cluster().kubeconfig, pki.dir) };
-}
+// Registered before the servers, so that after a test its servers are killed before its proxies stop.
+const viaProxy = useApiserverProxies();
+const { pki, start } = useServers(ns, { stopSignal: 'SIGKILL' });
 
 async function readyStatus(s: Server): Promise<{ status: number; detail: string }> {
   const res = await fetch(`${s.probeUrl}/readyz`);
@@ -66,7 +33,7 @@ async function specReplicas(name: string): Promise<number | undefined> {
 describe('deployment-api resilience', () => {
   it('apiserver unreachable: readiness fails, the API answers 503 with the reason, and both recover', async () => {
     await createDeployment(ns.name, 'web', 1);
-    const { proxy, kubeconfig } = await viaProxy();
+    const { proxy, kubeconfig } = await viaProxy(pki.dir);
     const s = await start({ KUBECONFIG: kubeconfig });
     const api = clientFor(s, pki, pki.operator);
     await api.setDesiredReplicas({ ref: { namespace: ns.name, name: 'web' }, replicas: 2 });
@@ -104,7 +71,7 @@ describe('deployment-api resilience', () => {
 
   it('a watch that stalls silently is noticed and resumed', async () => {
     await createDeployment(ns.name, 'api', 1);
-    const { proxy, kubeconfig } = await viaProxy();
+    const { proxy, kubeconfig } = await viaProxy(pki.dir);
     const s = await start({ KUBECONFIG: kubeconfig, KUBE_WATCH_IDLE_TIMEOUT_MS: '3000' });
     const api = clientFor(s, pki, pki.operator);
     await api.setDesiredReplicas({ ref: { namespace: ns.name, name: 'api' }, replicas: 2 });

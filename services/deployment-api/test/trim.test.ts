@@ -1,10 +1,11 @@
 // The caches keep only what the server reads (src/kube/trim.ts): what every reader sees is unchanged, and the
 // bulk of an apiserver object (managedFields, annotations, the pod template) is gone.
-import type { V1Deployment, V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
+import type { V1Deployment } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 
 import { hpaTarget, toView } from '../src/kube/store.ts';
 import { trimDeployment, trimHpa, trimManaged } from '../src/kube/trim.ts';
+import { CPU_AT_80, hpaOf } from './fixtures.ts';
 
 const metadata = {
   name: 'web',
@@ -70,17 +71,7 @@ describe('cache transforms', () => {
   });
 
   it("keep an HPA's target", () => {
-    const hpa: V2HorizontalPodAutoscaler = {
-      metadata,
-      spec: {
-        scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' },
-        minReplicas: 1,
-        maxReplicas: 10,
-        metrics: [
-          { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } } },
-        ],
-      },
-    };
+    const hpa = hpaOf('web', metadata, CPU_AT_80);
     const kept = trimHpa(hpa);
     expect(hpaTarget(kept)).toBe('web');
     expect(kept.spec).toEqual({ scaleTargetRef: hpa.spec.scaleTargetRef });

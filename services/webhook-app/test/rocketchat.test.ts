@@ -107,21 +107,19 @@ describe('RocketChatClient', () => {
 
   it('retries server errors and timeouts, and waits for a rate limit reset without spending an attempt', async () => {
     const client = tokenClient(200);
-    peer.behaviour.failWith = 502;
-    expect(await client.sendDirectMessage('ops', 'x', 'k')).toMatchObject({
-      kind: 'retry',
-      reason: 'server_error',
-      countAttempt: true,
-    });
-    peer.behaviour.failWith = undefined;
     // Undici's timeouts have about 1 s resolution: a 200 ms timeout fires within 1 s.
-    peer.behaviour.delayMs = 1500;
-    expect(await client.sendDirectMessage('ops', 'x', 'k')).toMatchObject({
-      kind: 'retry',
-      reason: 'timeout',
-      countAttempt: true,
-    });
-    peer.behaviour.delayMs = undefined;
+    for (const [fault, reason] of [
+      [{ failWith: 502 }, 'server_error'],
+      [{ delayMs: 1500 }, 'timeout'],
+    ] as const) {
+      Object.assign(peer.behaviour, fault);
+      expect(await client.sendDirectMessage('ops', 'x', 'k'), reason).toMatchObject({
+        kind: 'retry',
+        reason,
+        countAttempt: true,
+      });
+      Object.assign(peer.behaviour, { failWith: undefined, delayMs: undefined });
+    }
     peer.behaviour.rateLimit = { limit: 1, windowMs: 5000 };
     await client.sendDirectMessage('ops', 'first', 'k3');
     const limited = await client.sendDirectMessage('ops', 'second', 'k4');
