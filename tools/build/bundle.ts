@@ -8,7 +8,10 @@
 // Driven by the workspace's package.json, so adding a service is one line there (or none):
 //   "srePlatform": { "bundle": { "entries": { "main": "src/main.ts", "deployctl": "src/cli/main.ts" },
 //                                "external": ["some-native-addon"] } }
-// entries default to { "main": "src/main.ts" }; each becomes <out>/<name>.js (+ .js.map). external adds to
+// entries default to { "main": "src/main.ts" }; each becomes <out>/<name>.bundle.js (+ .js.map), started by
+// <out>/<name>.js, a loader that turns Node's source maps on (for our code: see ownSourceMapsOnly) and imports it:
+// through node:module's setSourceMapsSupport rather than --enable-source-maps, which cost each service about 10 MiB
+// more resident memory for the same mapped stack traces (tools/README.md, measured). external adds to
 // ALWAYS_EXTERNAL. Whatever stays external and is reached is copied, with its production dependencies, into
 // <out>/node_modules from the installed tree (the lockfile's versions), and nothing else: <out> is the whole
 // runtime tree. <out>/bundle.json records what was built (entries, externals, version, esbuild's inputs).
@@ -157,6 +160,8 @@ export async function bundle(
       Object.entries(settings.entries).map(([name, entry]) => [name, join(workspace, entry)]),
     ),
     outdir: out,
+    // ESM: <name>.bundle.js, which the loader <name>.js imports; CommonJS (a binary's one script): <name>.js.
+    entryNames: format === 'esm' ? '[name].bundle' : '[name]',
     bundle: true,
     platform: 'node',
     target: 'node24',
@@ -211,6 +216,9 @@ export async function bundle(
     throw new Error(
       `bundle: ${workspace} keeps native addons (${native.join(', ')}): build its image's bundle stage per target platform`,
     );
+  if (format === 'esm') {
+    for (const name of Object.keys(settings.entries)) writeFileSync(join(out, `${name}.js`), loader(name));
+  }
   writeFileSync(
     join(out, 'package.json'),
     `${JSON.stringify({ name: manifest.name, version, private: true, type: format === 'esm' ? 'module' : 'commonjs' }, null, 2)}\n`,
@@ -233,6 +241,21 @@ export async function bundle(
     )}\n`,
   );
   return { out, externals, copied };
+}
+
+/**
+ * `<name>.js`, what images and `node <out>/<name>.js` start: source maps on, then the bundle. Support turned on
+ * before the bundle loads covers it (its linked map is read when it is compiled); node_modules and code from eval
+ * or new Function stay unmapped, as the bundle maps only our own sources anyway.
+ */
+export function loader(name: string): string {
+  return [
+    `// Starts ${name}.bundle.js with Node's source maps on, so that stack traces name our sources (tools/build/bundle.ts).`,
+    "import { setSourceMapsSupport } from 'node:module';",
+    'setSourceMapsSupport(true);',
+    `await import('./${name}.bundle.js');`,
+    '',
+  ].join('\n');
 }
 
 /** The external packages the outputs import (builtins excluded). */

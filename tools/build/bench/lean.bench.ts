@@ -1,8 +1,9 @@
 // Every service as its image runs it, TypeScript (the sources with type stripping, the layout the images had
 // before issue 17) against the esbuild bundle (tools/build/bundle.ts, what the images run now), interleaved in
 // the same run: time from spawn to /readyz 200, and resident memory once idle. The bundle runs with
-// --no-experimental-strip-types (it could not load a .ts file), once with the NODE_OPTIONS its Dockerfile sets
-// (--enable-source-maps, for stack traces that name the sources) and once without source maps.
+// --no-experimental-strip-types (it could not load a .ts file): as its image starts it (main.js, the loader that
+// turns source maps on, with the NODE_OPTIONS its Dockerfile sets), with source maps turned on by
+// --enable-source-maps instead (what the images did before), and without source maps (main.bundle.js itself).
 //
 // Targets (issue 17): idle under 70 MiB and ready under 500 ms for every service. deployment-api runs against
 // its own local control plane (one Deployment; its 1,000-Deployment figure is deployment-api.bench.ts's).
@@ -18,8 +19,10 @@ import postgres from 'postgres';
 
 import { freePort, waitForProbe } from '@sre-platform/service-kit/testing';
 import { startCluster } from '../../../packages/test-platform/src/cluster.ts';
+import { startMoto } from '../../../packages/test-platform/src/moto.ts';
 import { startPostgres } from '../../../packages/test-platform/src/postgres.ts';
 import { createAuthority } from '../../../services/deployment-api/scripts/pki.ts';
+import { ensureResources } from '../../../services/users-api/scripts/ensure-resources.ts';
 import { bundle, readManifest, ROOT } from '../bundle.ts';
 
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
@@ -41,9 +44,11 @@ const services = readdirSync(join(ROOT, 'services'))
 
 // What each service needs to become ready as it runs in a cluster: its `make up` environment, a real PostgreSQL
 // for those on @sre-platform/database (in a cluster they have one; the embedded PGlite default costs about 400 MiB
-// and 10 s of start-up, measured once below), and, for deployment-api, a control plane.
+// and 10 s of start-up, measured once below), for deployment-api a control plane, and for users-api its table and
+// bucket on moto (the local AWS emulator).
 let stopCluster: (() => Promise<void>) | undefined;
 let pg: Awaited<ReturnType<typeof startPostgres>> | undefined;
+let moto: Awaited<ReturnType<typeof startMoto>> | undefined;
 async function environment(service: string): Promise<Record<string, string>> {
   const manifest = readManifest(`services/${service}`) as {
     dependencies?: Record<string, string>;
@@ -62,6 +67,22 @@ async function environment(service: string): Promise<Record<string, string>> {
     await admin.unsafe(`create database ${db}`);
     await admin.end();
     base['DATABASE_URL'] = pg.info.adminUrl.replace(/\/postgres$/, `/${db}`);
+  }
+  if (service === 'users-api') {
+    moto ??= await startMoto();
+    const { endpoint, region } = moto.info;
+    const credentials = { accessKeyId: 'bench', secretAccessKey: 'bench' };
+    const names = { table: 'lean-users', bucket: 'lean-avatars' };
+    await ensureResources({ endpoint, region, ...names, credentials });
+    return {
+      ...base,
+      AWS_ENDPOINT_URL: endpoint,
+      AWS_REGION: region,
+      AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+      USERS_TABLE: names.table,
+      AVATAR_BUCKET: names.bucket,
+    };
   }
   if (service !== 'deployment-api') return base;
   const { info, stop } = await startCluster();
@@ -122,17 +143,15 @@ try {
     const dir = join(work, service);
     await bundle(`services/${service}`, { out: dir });
     const entry = join(ROOT, 'services', service, 'src/main.ts');
-    // The node options the image sets (--enable-source-maps, and for some a young-generation cap).
+    // The node options the image sets (for some a young-generation cap), and type stripping off.
     const dockerfile = readFileSync(join(ROOT, 'services', service, 'Dockerfile'), 'utf8');
     const imageOptions = (/NODE_OPTIONS=(?:"([^"]*)"|(\S+))/.exec(dockerfile) ?? []).slice(1).find(Boolean) ?? '';
+    const imageFlags = ['--no-experimental-strip-types', ...imageOptions.split(' ').filter(Boolean)];
     const variants: Variant[] = [
       { name: 'ts', cwd: ROOT, args: [entry] },
-      {
-        name: 'bundle',
-        cwd: dir,
-        args: ['--no-experimental-strip-types', ...imageOptions.split(' ').filter(Boolean), 'main.js'],
-      },
-      { name: 'bundle, no source maps', cwd: dir, args: ['--no-experimental-strip-types', 'main.js'] },
+      { name: 'bundle', cwd: dir, args: [...imageFlags, 'main.js'] },
+      { name: 'bundle, maps by flag', cwd: dir, args: [...imageFlags, '--enable-source-maps', 'main.bundle.js'] },
+      { name: 'bundle, no source maps', cwd: dir, args: [...imageFlags, 'main.bundle.js'] },
     ];
     const env = await environment(service);
     const seen = new Map<string, { readyMs: number[]; rss: number[] }>(
@@ -151,7 +170,7 @@ try {
     for (const v of variants) {
       const s = seen.get(v.name)!;
       out(
-        `${service.padEnd(18)} ${v.name.padEnd(24)} ready p50 ${median(s.readyMs).toFixed(0).padStart(5)} ms` +
+        `${service.padEnd(18)} ${v.name.padEnd(22)} ready p50 ${median(s.readyMs).toFixed(0).padStart(5)} ms` +
           `  idle RSS p50 ${median(s.rss).toFixed(0).padStart(4)} MiB` +
           (v.name === 'ts'
             ? ''
@@ -164,5 +183,6 @@ try {
 } finally {
   await stopCluster?.();
   await pg?.stop();
+  await moto?.stop();
   rmSync(work, { recursive: true, force: true });
 }
