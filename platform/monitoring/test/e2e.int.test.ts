@@ -463,14 +463,9 @@ afterAll(async () => {
   if (appNs) {
     await kubectl('delete', 'namespace', '--ignore-not-found', '--wait=false', appNs, monNs).catch(() => undefined);
   }
-  // The CRDs are cluster-wide: left as the run found them (without).
-  await kubectl(
-    'delete',
-    '--ignore-not-found',
-    '--wait=false',
-    '-f',
-    join(toolBin('prometheus-operator'), '../crds'),
-  ).catch(() => undefined);
+  // The CRDs stay: they are cluster-wide, and users-api's chart test, which may run beside this file, applies the same
+  // ones for its ServiceMonitor (deleting them here would delete its ServiceMonitor mid-test). This file runs only on
+  // the run's own cluster (the real node refuses TEST_KUBECONFIG), which goes with the run.
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
