@@ -265,6 +265,14 @@ kubectl get pods -n payments -l app.kubernetes.io/name=payment-provider >&2
 # --- how to reach invoice-app ---------------------------------------------------------------------------------
 case "$TARGET" in
   real-node)
+    # kube-proxy programs the NodePort a moment after the pods are Ready (it follows the EndpointSlices): wait for it
+    # (120 x 0.5 s), so that "deployed" means the URL below accepts connections. Until then it refuses them.
+    for _ in $(seq 1 120); do
+      if (exec 3<>/dev/tcp/10.244.0.1/30081) 2>/dev/null; then break; fi
+      sleep 0.5
+    done
+    (exec 3<>/dev/tcp/10.244.0.1/30081) 2>/dev/null ||
+      die "invoice-app's NodePort 10.244.0.1:30081 refuses connections 60 s after the rollout (kube-proxy: tools/cluster/node status)"
     say "deployed on the real node. invoice-app: http://10.244.0.1:30081/invoices (NodePort on the node's IP, from this machine)"
     say "test: INVOICE_APP_URL=http://10.244.0.1:30081 platform/payments/test.sh"
     ;;
