@@ -13,7 +13,7 @@ import { CopyObjectCommand, DeleteObjectCommand, PutObjectCommand, S3Client } fr
 import { freePort, startProcess, type StartedProcess } from '@sre-platform/service-kit/testing';
 
 import { startMoto } from '../../../packages/test-platform/src/moto.ts';
-import { ensureResources } from '../scripts/ensure-resources.ts';
+import { ensureResources, resourcesEnv } from '../scripts/ensure-resources.ts';
 
 const DURATION = Number(process.env['BENCH_DURATION_S'] ?? 6);
 const WARMUP = Number(process.env['BENCH_WARMUP_S'] ?? 2);
@@ -115,17 +115,13 @@ let app: StartedProcess | undefined;
 try {
   const table = `bench-users-${process.pid}`;
   const bucket = `bench-avatars-${process.pid}`;
-  await ensureResources({ endpoint, region, table, bucket, credentials });
+  const resources = { endpoint, region, table, bucket, credentials };
+  await ensureResources(resources);
   const port = await freePort();
   app = await startProcess(MAIN, {
     PORT: String(port),
     LOG_LEVEL: 'error',
-    AWS_ENDPOINT_URL: endpoint,
-    AWS_REGION: region,
-    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-    USERS_TABLE: table,
-    AVATAR_BUCKET: bucket,
+    ...resourcesEnv(resources),
     STAGING_SWEEP_INTERVAL_SECONDS: '3600',
   });
   const pid = app.child.pid!;

@@ -25,6 +25,19 @@ export interface Resources {
   credentials?: { accessKeyId: string; secretAccessKey: string };
 }
 
+/** The environment of a users-api process against `r`: the emulator, the credentials when given, the names. */
+export function resourcesEnv(r: Resources): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL: r.endpoint,
+    AWS_REGION: r.region,
+    ...(r.credentials
+      ? { AWS_ACCESS_KEY_ID: r.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: r.credentials.secretAccessKey }
+      : {}),
+    USERS_TABLE: r.table,
+    AVATAR_BUCKET: r.bucket,
+  };
+}
+
 export async function ensureResources(r: Resources): Promise<void> {
   const common = { endpoint: r.endpoint, region: r.region, ...(r.credentials ? { credentials: r.credentials } : {}) };
   const dynamodb = new DynamoDBClient(common);

@@ -8,7 +8,7 @@ import { HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/clie
 import { freePort, startProcess, type StartedProcess } from '@sre-platform/service-kit/testing';
 import { awsClientConfig, moto, uniqueName } from '@sre-platform/test-platform';
 
-import { ensureResources } from '../scripts/ensure-resources.ts';
+import { ensureResources, resourcesEnv } from '../scripts/ensure-resources.ts';
 
 export const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
@@ -61,6 +61,9 @@ export interface Resources {
   bucket: string;
 }
 
+/** The credentials the tests give moto (it accepts any). */
+const TESTING = { accessKeyId: 'testing', secretAccessKey: 'testing' };
+
 export async function createResources(): Promise<Resources> {
   const { endpoint, region } = moto();
   const r = { table: uniqueName('users'), bucket: uniqueName('avatars') };
@@ -68,7 +71,7 @@ export async function createResources(): Promise<Resources> {
     endpoint,
     region,
     ...r,
-    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    credentials: TESTING,
   });
   return r;
 }
@@ -78,12 +81,7 @@ export function serviceEnv(r: Resources, port: number, extra: Record<string, str
   return {
     PORT: String(port),
     LOG_LEVEL: 'warn',
-    AWS_ENDPOINT_URL: moto().endpoint,
-    AWS_REGION: moto().region,
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-    USERS_TABLE: r.table,
-    AVATAR_BUCKET: r.bucket,
+    ...resourcesEnv({ ...moto(), ...r, credentials: TESTING }),
     ...extra,
   };
 }

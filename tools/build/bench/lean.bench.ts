@@ -22,7 +22,7 @@ import { startCluster } from '../../../packages/test-platform/src/cluster.ts';
 import { startMoto } from '../../../packages/test-platform/src/moto.ts';
 import { startPostgres } from '../../../packages/test-platform/src/postgres.ts';
 import { createAuthority } from '../../../services/deployment-api/scripts/pki.ts';
-import { ensureResources } from '../../../services/users-api/scripts/ensure-resources.ts';
+import { ensureResources, resourcesEnv } from '../../../services/users-api/scripts/ensure-resources.ts';
 import { bundle, readManifest, ROOT } from '../bundle.ts';
 
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
@@ -71,18 +71,15 @@ async function environment(service: string): Promise<Record<string, string>> {
   if (service === 'users-api') {
     moto ??= await startMoto();
     const { endpoint, region } = moto.info;
-    const credentials = { accessKeyId: 'bench', secretAccessKey: 'bench' };
-    const names = { table: 'lean-users', bucket: 'lean-avatars' };
-    await ensureResources({ endpoint, region, ...names, credentials });
-    return {
-      ...base,
-      AWS_ENDPOINT_URL: endpoint,
-      AWS_REGION: region,
-      AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-      USERS_TABLE: names.table,
-      AVATAR_BUCKET: names.bucket,
+    const resources = {
+      endpoint,
+      region,
+      table: 'lean-users',
+      bucket: 'lean-avatars',
+      credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
     };
+    await ensureResources(resources);
+    return { ...base, ...resourcesEnv(resources) };
   }
   if (service !== 'deployment-api') return base;
   const { info, stop } = await startCluster();
