@@ -24,6 +24,8 @@ export interface MotoServer {
   stop: () => Promise<void>;
   /** The server's recent log (one line per request, with the client's address). */
   output: () => string;
+  /** Its process id (benchmarks read its CPU time from /proc). */
+  pid: number | undefined;
 }
 
 export async function startMoto(options: MotoOptions = {}): Promise<MotoServer> {
@@ -39,5 +41,5 @@ export async function startMoto(options: MotoOptions = {}): Promise<MotoServer> 
     await proc.stop();
     throw err;
   }
-  return { info: { endpoint, region: 'us-east-1' }, stop: () => proc.stop(), output: proc.output };
+  return { info: { endpoint, region: 'us-east-1' }, stop: () => proc.stop(), output: proc.output, pid: proc.child.pid };
 }

@@ -26,10 +26,11 @@ import {
   checkName,
   EMAIL_MAX,
   EMAIL_PATTERN,
+  avatarKeyTime,
   NAME_MAX,
-  newAvatarKeys,
+  newAvatarKey,
   parseAvatarUrl,
-  type AvatarKeys,
+  type AvatarKey,
   type User,
 } from './domain/user.ts';
 import type { AppMetrics } from './metrics.ts';
@@ -42,7 +43,7 @@ export interface AppDeps {
   metrics: AppMetrics;
   version: string;
   /** Test-only fault injection (USERS_API_FAULT): called at the named point of POST /user. */
-  fault?: (point: 'after-staging' | 'after-put-item') => void;
+  fault?: (point: 'after-upload') => void;
 }
 
 // --- schemas: the routes' validation and the OpenAPI document ------------------------------------------
@@ -279,6 +280,7 @@ function registerCreate(app: ServiceApp, deps: AppDeps, log: Logger): void {
             content: { 'application/json': { schema: Type.Object({ success: Type.Literal('User created') }) } },
           },
           400: problemResponse('a field missing or invalid (named in `field`), or a malformed form'),
+          408: problemResponse('the avatar arrived too slowly (over ORPHAN_SWEEP_AFTER_SECONDS / 2); nothing was kept'),
           409: problemResponse('a user with this email exists; nothing was changed'),
           413: problemResponse('the avatar (or the form) is larger than allowed'),
           415: problemResponse('not multipart/form-data, or an avatar that is not PNG, JPEG, GIF or WebP'),
@@ -293,7 +295,7 @@ function registerCreate(app: ServiceApp, deps: AppDeps, log: Logger): void {
       if (!request.isMultipart())
         throw new HttpProblem(415, 'send multipart/form-data with the fields name and email, then the file avatar');
       const fields: { name?: string; email?: string } = {};
-      let stored: { keys: AvatarKeys; type: ImageType; bytes: number; name: string; email: string } | undefined;
+      let stored: { avatar: AvatarKey; type: ImageType; bytes: number; name: string; email: string } | undefined;
       let failure: Error | undefined;
       try {
         for await (const part of request.parts()) {
@@ -348,7 +350,7 @@ function registerCreate(app: ServiceApp, deps: AppDeps, log: Logger): void {
             : invalid('body', 'malformed multipart/form-data body');
       }
       if (failure !== undefined) {
-        if (stored) await compensate(stored.keys.staging, 'failed-form');
+        if (stored) await compensate(stored.avatar.key, 'failed-form');
         countFailure(failure);
         throw failure;
       }
@@ -357,36 +359,39 @@ function registerCreate(app: ServiceApp, deps: AppDeps, log: Logger): void {
         metrics.created.inc({ result: 'invalid' });
         throw invalid(missing, `${missing} is required`);
       }
-      deps.fault?.('after-staging');
+      deps.fault?.('after-upload');
 
+      // The orphan sweep judges an object once it is ORPHAN_SWEEP_AFTER_SECONDS old (by its key's time) and never
+      // again: a table write must end before then, or the sweep could delete the avatar of a user being created.
+      // So it starts within the first half of that time, and its own worst case (config.ts) fits in the second.
+      const age = Date.now() - avatarKeyTime(stored.avatar.key)!;
+      const within = config.ORPHAN_SWEEP_AFTER_SECONDS / 2;
+      if (age > within * 1000) {
+        await compensate(stored.avatar.key, 'too-slow');
+        const err = new HttpProblem(408, `the upload took ${Math.round(age / 1000)} s; send it within ${within} s`, {
+          extensions: { field: 'avatar' },
+        });
+        countFailure(err);
+        throw err;
+      }
       const user: User = {
         name: stored.name,
         email: stored.email,
-        avatar_url: avatarUrl(avatars.bucket, config.AWS_REGION, stored.keys.final),
+        avatar_url: avatarUrl(avatars.bucket, config.AWS_REGION, stored.avatar.key),
       };
       let outcome;
       try {
         outcome = await users.create(user);
       } catch (err) {
         // The table write failed: the user does not exist, so neither may its avatar.
-        await compensate(stored.keys.staging, 'table-failed');
+        await compensate(stored.avatar.key, 'table-failed');
         countFailure(err);
         throw err;
       }
       if (outcome === 'exists') {
-        await compensate(stored.keys.staging, 'duplicate');
+        await compensate(stored.avatar.key, 'duplicate');
         metrics.created.inc({ result: 'duplicate' });
         throw new HttpProblem(409, 'a user with this email already exists', { extensions: { field: 'email' } });
-      }
-      deps.fault?.('after-put-item');
-      try {
-        await avatars.promote(stored.keys.staging, stored.keys.final, stored.type, stored.email);
-      } catch (err) {
-        // The user exists: the staging sweep finishes the move (it promotes what an item references).
-        log.warn(
-          { key: stored.keys.staging, error: err instanceof Error ? err.message : String(err) },
-          'promotion failed: left to the sweep',
-        );
       }
       metrics.created.inc({ result: 'created' });
       metrics.avatarBytes.inc(stored.bytes);
@@ -409,21 +414,21 @@ function registerCreate(app: ServiceApp, deps: AppDeps, log: Logger): void {
           extensions: { field: 'avatar' },
         });
       }
-      const keys = newAvatarKeys(type);
+      const avatar = newAvatarKey(type);
       const pipe = limitedBody(file, head, ended, config.AVATAR_MAX_BYTES, tooLarge);
       try {
-        await avatars.uploadStaging(keys.staging, pipe.body, type, email);
+        await avatars.upload(avatar.key, pipe.body, type, email);
       } catch (err) {
         pipe.drain();
         throw err;
       }
-      return { keys, type, bytes: pipe.bytes(), name, email };
+      return { avatar, type, bytes: pipe.bytes(), name, email };
     } finally {
       release();
     }
   }
 
-  /** Deletes a staging object the request wrote; a failure is left to the sweep (it is unreferenced). */
+  /** Deletes the avatar the request wrote; a failure is left to the orphan sweep (no item references it). */
   async function compensate(key: string, why: string) {
     try {
       await avatars.delete(key);
@@ -446,9 +451,11 @@ function registerCreate(app: ServiceApp, deps: AppDeps, log: Logger): void {
           ? 'too_large'
           : status === 415
             ? 'unsupported_type'
-            : status !== undefined && status < 500
-              ? 'invalid'
-              : 'failed';
+            : status === 408
+              ? 'too_slow'
+              : status !== undefined && status < 500
+                ? 'invalid'
+                : 'failed';
     metrics.created.inc({ result });
   }
 }

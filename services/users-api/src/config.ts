@@ -8,7 +8,7 @@ const BUCKET = '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$';
 /** DynamoDB's table naming rule. */
 const TABLE = '^[A-Za-z0-9_.-]{3,255}$';
 
-export const FAULTS = ['none', 'exit-after-staging', 'exit-after-put-item'] as const;
+export const FAULTS = ['none', 'exit-after-upload'] as const;
 
 export const ConfigSchema = Type.Object({
   ...baseConfigProperties,
@@ -20,9 +20,10 @@ export const ConfigSchema = Type.Object({
   AWS_ENDPOINT_URL: Type.Optional(Type.String({ format: 'uri' })),
   AVATAR_MAX_BYTES: Type.Integer({ minimum: 16, maximum: 100 * 1024 * 1024, default: 5 * 1024 * 1024 }),
   AVATAR_URL_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 604_800, default: 300 }),
-  // A staging object no user references is deleted once it is this old; longer than any upload takes.
-  STAGING_SWEEP_AFTER_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
-  STAGING_SWEEP_INTERVAL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
+  // An avatar no user references is deleted by the orphan sweep once its key is this old. POST /user writes the
+  // table within the first half of it (or gives up); the table write's worst case must fit in the second half.
+  ORPHAN_SWEEP_AFTER_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
+  ORPHAN_SWEEP_INTERVAL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
   // Uploads buffering a part for S3 at once (S3's smallest multipart part is 5 MiB, so lib-storage holds up
   // to one part per upload); more concurrent uploads wait, their sockets back-pressured. Bounds memory.
   UPLOADS_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 256, default: 6 }),
@@ -41,6 +42,14 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const c = loadConfig(ConfigSchema, env);
   if (c.USERS_API_FAULT !== 'none' && env['NODE_ENV'] === 'production') {
     throw new ConfigError('USERS_API_FAULT is for tests only and is refused when NODE_ENV=production');
+  }
+  const tableWriteMs = c.AWS_TIMEOUT_MS * c.AWS_MAX_ATTEMPTS;
+  if (tableWriteMs >= c.ORPHAN_SWEEP_AFTER_SECONDS * 500) {
+    throw new ConfigError(
+      `ORPHAN_SWEEP_AFTER_SECONDS (${c.ORPHAN_SWEEP_AFTER_SECONDS}) must be more than twice a table write's worst ` +
+        `case, AWS_TIMEOUT_MS x AWS_MAX_ATTEMPTS (${tableWriteMs} ms): the sweep could delete the avatar of a user ` +
+        'being created',
+    );
   }
   return c;
 }

@@ -1,4 +1,4 @@
-// Wiring only: config -> AWS clients -> table and bucket adapters -> routes -> listen -> the staging sweep.
+// Wiring only: config -> AWS clients -> table and bucket adapters -> routes -> listen -> the orphan sweep.
 import { createService, redactConfig, runMain } from '@sre-platform/service-kit';
 
 import { AvatarStore } from './adapters/avatars.ts';
@@ -67,10 +67,10 @@ runMain(NAME, async () => {
       settings: {
         bucket: config.AVATAR_BUCKET,
         region: config.AWS_REGION,
-        sweepAfterSeconds: config.STAGING_SWEEP_AFTER_SECONDS,
+        sweepAfterSeconds: config.ORPHAN_SWEEP_AFTER_SECONDS,
       },
     },
-    config.STAGING_SWEEP_INTERVAL_SECONDS * 1000,
+    config.ORPHAN_SWEEP_INTERVAL_SECONDS * 1000,
   );
   service.app.addHook('onClose', async () => {
     await sweeper.stop();

@@ -5,7 +5,7 @@ export function createAppMetrics(registry: Registry) {
   return {
     created: new Counter({
       name: 'users_api_create_total',
-      help: 'POST /user outcomes: created, duplicate, invalid, unsupported_type, too_large, unavailable, failed.',
+      help: 'POST /user outcomes: created, duplicate, invalid, unsupported_type, too_large, too_slow, unavailable, failed.',
       labelNames: ['result'],
       registers: [registry],
     }),
@@ -26,14 +26,16 @@ export function createAppMetrics(registry: Registry) {
       registers: [registry],
     }),
     sweepRuns: new Counter({
-      name: 'users_api_staging_sweep_runs_total',
-      help: 'Staging sweeps run, by result (ok: every object handled; partial: some failed; failed: the listing failed).',
+      name: 'users_api_orphan_sweep_runs_total',
+      help:
+        'Orphan sweeps run, by result (ok: every object judged; partial: one failed, the checkpoint stopped there; ' +
+        'failed: the checkpoint or the listing failed).',
       labelNames: ['result'],
       registers: [registry],
     }),
     sweepObjects: new Counter({
-      name: 'users_api_staging_sweep_objects_total',
-      help: 'Staging objects handled by the sweep, by action (promote, delete, keep, vanished, failed).',
+      name: 'users_api_orphan_sweep_objects_total',
+      help: 'Avatar objects judged by the orphan sweep, by action (keep, delete, foreign, vanished, failed).',
       labelNames: ['action'],
       registers: [registry],
     }),

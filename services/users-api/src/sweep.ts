@@ -1,14 +1,15 @@
-// The staging sweep's executor: lists staging/, gathers each object's facts (its owner's email, that user's
-// item), asks the pure decide() what to do, does it, and tallies the run. Thin on purpose: the decision and
-// its cases live in domain/sweep.ts, where unit tests drive them.
+// The orphan sweep's executor: reads the checkpoint, lists avatars/ from there (oldest first), gathers each
+// object's facts (its owner's email, that user's item), asks the pure decide() what to do, does it, tallies the
+// run and stores how far it got. Thin on purpose: the decisions and their cases live in domain/sweep.ts, where
+// unit tests drive them.
 //
-// Every replica sweeps on its own timer: every action is idempotent (a copy of the same bytes, a delete),
-// so two sweeps racing over one object end in the same state, with no lease to hold.
+// Every replica sweeps on its own timer: deleting an unreferenced object is idempotent, and a checkpoint written
+// by a slower replica only makes the next run judge some objects again, so there is no lease to hold.
 import type { Logger } from '@sre-platform/service-kit';
 
 import type { AvatarStore } from './adapters/avatars.ts';
 import type { UsersTable } from './adapters/users-table.ts';
-import { decide, SweepRun, type SweepSettings } from './domain/sweep.ts';
+import { decide, SweepRun, triage, type SweepOutcome, type SweepSettings } from './domain/sweep.ts';
 import type { AppMetrics } from './metrics.ts';
 
 export interface SweepDeps {
@@ -19,57 +20,69 @@ export interface SweepDeps {
   log: Logger;
 }
 
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
 export async function sweepOnce(deps: SweepDeps, now: () => number = Date.now) {
-  const run = new SweepRun(now());
   const { avatars, users, settings, metrics, log } = deps;
+  const failed = (err: unknown, what: string) => {
+    metrics.sweepRuns.inc({ result: 'failed' });
+    log.warn({ error: message(err) }, `sweep: ${what} failed`);
+    return { ok: false as const };
+  };
+  let checkpoint;
   try {
-    for await (const page of avatars.listStaging()) {
-      for (const object of page) {
-        run.listed++;
-        let outcome: Parameters<SweepRun['record']>[0];
-        try {
-          const owner = await avatars.stagingOwner(object.key);
-          if (owner.gone) {
-            outcome = 'vanished';
-          } else {
-            const { email } = owner;
-            const item = email === undefined ? undefined : await users.get(email);
-            const ageSeconds = (now() - object.lastModified.getTime()) / 1000;
-            const decision = decide({ key: object.key, ageSeconds, email, item }, settings);
-            outcome = decision.action;
-            if (decision.action === 'promote') {
-              const done = await avatars.promote(decision.from, decision.to, decision.type, email ?? '');
-              if (done === 'vanished') outcome = 'vanished';
-              else log.info({ from: decision.from, to: decision.to }, 'sweep: promoted a staging object');
-            } else if (decision.action === 'delete') {
-              await avatars.delete(object.key);
-              log.info({ key: object.key, reason: decision.reason }, 'sweep: deleted a staging object');
-            }
-          }
-        } catch (err) {
-          outcome = 'failed';
-          log.warn(
-            { key: object.key, error: err instanceof Error ? err.message : String(err) },
-            'sweep: object failed',
-          );
-        }
-        run.record(outcome);
+    checkpoint = await avatars.readCheckpoint();
+  } catch (err) {
+    return failed(err, 'reading the checkpoint');
+  }
+  const run = new SweepRun(now(), checkpoint, settings.sweepAfterSeconds);
+  try {
+    pages: for await (const page of avatars.listAvatars(run.window.startAfter)) {
+      for (const key of page) {
+        const step = triage(key, run.window);
+        if (step === 'stop') break pages;
+        const outcome = step === 'foreign' ? 'foreign' : await judge(key);
+        run.record(outcome, key);
         metrics.sweepObjects.inc({ action: outcome });
+        // The checkpoint must not pass an object nobody judged: stop here, the next run starts from it.
+        if (outcome === 'failed') break pages;
       }
     }
   } catch (err) {
-    metrics.sweepRuns.inc({ result: 'failed' });
-    log.warn(
-      { error: err instanceof Error ? err.message : String(err), ...run.result(now()) },
-      'sweep: listing failed',
-    );
-    return { ok: false as const, ...run.result(now()) };
+    // The listing failed: nothing after the last judged key was seen, so the checkpoint stays where it was.
+    return failed(err, 'listing');
+  }
+  const next = run.nextCheckpoint();
+  if (next !== undefined) {
+    try {
+      await avatars.writeCheckpoint(next);
+    } catch (err) {
+      // Harmless beyond the cost: the next run judges this run's objects again.
+      return failed(err, 'writing the checkpoint');
+    }
   }
   const result = run.result(now());
   metrics.sweepRuns.inc({ result: result.failed > 0 ? 'partial' : 'ok' });
-  if (result.listed > 0) log.info(result, 'sweep: done');
+  if (result.deleted > 0 || result.failed > 0) log.info(result, 'sweep: done');
   else log.debug(result, 'sweep: done');
   return { ok: true as const, ...result };
+
+  async function judge(key: string): Promise<SweepOutcome> {
+    try {
+      const owner = await avatars.owner(key);
+      if (owner.gone) return 'vanished';
+      const item = owner.email === undefined ? undefined : await users.get(owner.email);
+      const decision = decide({ key, email: owner.email, item }, settings);
+      if (decision.action === 'delete') {
+        await avatars.delete(key);
+        log.info({ key, reason: decision.reason }, 'sweep: deleted an orphaned avatar');
+      }
+      return decision.action;
+    } catch (err) {
+      log.warn({ key, error: message(err) }, 'sweep: object failed');
+      return 'failed';
+    }
+  }
 }
 
 /** Runs a sweep now and then every `intervalMs`, one at a time; stop() waits for the current one. */

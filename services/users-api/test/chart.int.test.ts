@@ -109,7 +109,8 @@ describe('users-api chart', () => {
       AWS_ENDPOINT_URL: 'http://moto.aws-emulator.svc:5000',
       AVATAR_MAX_BYTES: '5242880',
       AVATAR_URL_TTL_SECONDS: '300',
-      STAGING_SWEEP_AFTER_SECONDS: '300',
+      ORPHAN_SWEEP_AFTER_SECONDS: '300',
+      ORPHAN_SWEEP_INTERVAL_SECONDS: '60',
       SHUTDOWN_DELAY_MS: '5000',
       SHUTDOWN_TIMEOUT_MS: '15000',
     });

@@ -13,7 +13,8 @@ describe('readConfig', () => {
       AWS_REGION: 'us-east-1',
       AVATAR_MAX_BYTES: 5_242_880,
       AVATAR_URL_TTL_SECONDS: 300,
-      STAGING_SWEEP_AFTER_SECONDS: 300,
+      ORPHAN_SWEEP_AFTER_SECONDS: 300,
+      ORPHAN_SWEEP_INTERVAL_SECONDS: 60,
       USERS_API_FAULT: 'none',
     });
     expect(readConfig({}).AWS_ENDPOINT_URL).toBeUndefined();
@@ -35,9 +36,17 @@ describe('readConfig', () => {
     expect(() => readConfig(env)).toThrow(name);
   });
 
+  it("refuses a sweep age that a table write's worst case does not fit in twice", () => {
+    expect(() => readConfig({ ORPHAN_SWEEP_AFTER_SECONDS: '30' })).toThrow(
+      /ORPHAN_SWEEP_AFTER_SECONDS \(30\) must be more than twice .* \(15000 ms\)/,
+    );
+    expect(readConfig({ ORPHAN_SWEEP_AFTER_SECONDS: '31' }).ORPHAN_SWEEP_AFTER_SECONDS).toBe(31);
+    expect(readConfig({ ORPHAN_SWEEP_AFTER_SECONDS: '2', AWS_TIMEOUT_MS: '999', AWS_MAX_ATTEMPTS: '1' })).toBeDefined();
+  });
+
   it('refuses the test-only fault injection in production', () => {
-    expect(() => readConfig({ USERS_API_FAULT: 'exit-after-staging', NODE_ENV: 'production' })).toThrow(/tests only/);
-    expect(readConfig({ USERS_API_FAULT: 'exit-after-staging' }).USERS_API_FAULT).toBe('exit-after-staging');
+    expect(() => readConfig({ USERS_API_FAULT: 'exit-after-upload', NODE_ENV: 'production' })).toThrow(/tests only/);
+    expect(readConfig({ USERS_API_FAULT: 'exit-after-upload' }).USERS_API_FAULT).toBe('exit-after-upload');
   });
 });
 

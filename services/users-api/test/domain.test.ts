@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 
 import { decodeCursor, encodeCursor } from '../src/domain/cursor.ts';
 import { detectImageType, imageTypeForExt, SNIFF_BYTES } from '../src/domain/image-type.ts';
-import { avatarUrl, checkEmail, checkName, newAvatarKeys, parseAvatarUrl, stagingId } from '../src/domain/user.ts';
+import { avatarUrl, checkEmail, checkName, newAvatarKey, parseAvatarUrl } from '../src/domain/user.ts';
 
 const bytes = (...parts: (number[] | string)[]) =>
   Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
@@ -98,21 +98,19 @@ describe('fields', () => {
 describe('avatar keys and URLs', () => {
   const png = { mime: 'image/png', ext: 'png' } as const;
 
-  it('gives every upload its own keys', () => {
-    const a = newAvatarKeys(png);
-    const b = newAvatarKeys(png);
-    expect(a.final).not.toBe(b.final);
-    expect(a.staging).toBe(`staging/${a.id}`);
-    expect(a.final).toBe(`avatars/${a.id}.png`);
-    expect(stagingId(a.staging)).toBe(a.id);
-    expect(stagingId('staging/not-a-uuid')).toBeUndefined();
+  it('gives every upload its own key, a UUIDv7 under avatars/', () => {
+    const a = newAvatarKey(png);
+    const b = newAvatarKey(png);
+    expect(a.key).not.toBe(b.key);
+    expect(a.key).toBe(`avatars/${a.id}.png`);
+    expect(a.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 
   it("builds the seed's URL and parses only URLs of this bucket and region back", () => {
-    const keys = newAvatarKeys(png);
-    const url = avatarUrl('bucket-1', 'eu-west-1', keys.final);
+    const keys = newAvatarKey(png);
+    const url = avatarUrl('bucket-1', 'eu-west-1', keys.key);
     expect(url).toBe(`https://bucket-1.s3.eu-west-1.amazonaws.com/avatars/${keys.id}.png`);
-    expect(parseAvatarUrl(url, 'bucket-1', 'eu-west-1')).toEqual({ key: keys.final, id: keys.id, type: png });
+    expect(parseAvatarUrl(url, 'bucket-1', 'eu-west-1')).toEqual({ key: keys.key, id: keys.id, type: png });
     expect(parseAvatarUrl(url, 'bucket-2', 'eu-west-1')).toBeUndefined();
     expect(parseAvatarUrl(url, 'bucket-1', 'us-east-1')).toBeUndefined();
     expect(

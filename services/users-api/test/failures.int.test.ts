@@ -1,10 +1,13 @@
 // users-api when things go wrong: DynamoDB or S3 unreachable (503 + Retry-After), the table write failing after
-// the upload (the object is removed), and the process killed between the S3 write and the table write, or
-// between the table write and the promotion (the staging sweep deletes or promotes within a bounded time).
+// the upload (the object is removed), the process killed between the S3 write and the table write (the orphan
+// sweep deletes the object within a bounded time), and an upload too slow to be written safely (503).
 //
 // The kills use the test-only USERS_API_FAULT (README "Fault injection"): the process SIGKILLs itself at that
 // point of POST /user, as an OOM kill or a node failure would, with no shutdown and no cleanup.
+import { request, type IncomingHttpHeaders } from 'node:http';
+
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { freePort, startProcess } from '@sre-platform/service-kit/testing';
 import { eventually } from '@sre-platform/test-platform';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -23,6 +26,7 @@ import {
   serviceEnv,
   startUsersApi,
 } from './harness.ts';
+import { avatarKeyTime } from '../src/domain/user.ts';
 
 const aws = clients();
 const stops: (() => Promise<unknown>)[] = [];
@@ -84,17 +88,24 @@ describe('the table write failing after the upload', () => {
     // The table goes away under the running service: PutItem fails after the avatar reached S3.
     await aws.dynamodb.send(new DeleteTableCommand({ TableName: r.table }));
     await expect503(await postAvatar(app.url, 50_000), 'dynamodb');
-    expect(await listKeys(aws.s3, r.bucket)).toEqual([]);
+    expect(await listKeys(aws.s3, r.bucket, 'avatars/')).toEqual([]);
     const metrics = await (await fetch(`${app.url}/metrics`)).text();
     expect(metrics).toMatch(/users_api_compensations_total\{result="deleted"\} 1/);
   });
 });
 
 describe('the process killed between the writes', () => {
-  const sweepFast = { STAGING_SWEEP_AFTER_SECONDS: '2', STAGING_SWEEP_INTERVAL_SECONDS: '1' };
+  // The next process sweeps every second, judging avatars older than 4 s (the table write's worst case must fit in
+  // half of that: config.ts), so the bound here is about 5 s.
+  const sweepFast = {
+    ORPHAN_SWEEP_AFTER_SECONDS: '4',
+    ORPHAN_SWEEP_INTERVAL_SECONDS: '1',
+    AWS_TIMEOUT_MS: '1500',
+    AWS_MAX_ATTEMPTS: '1',
+  };
 
   async function killedAt(fault: string, r: Awaited<ReturnType<typeof createResources>>, email: string, bytes: Buffer) {
-    const app = await startUsersApi(r, { USERS_API_FAULT: fault, STAGING_SWEEP_INTERVAL_SECONDS: '3600' });
+    const app = await startUsersApi(r, { USERS_API_FAULT: fault, ORPHAN_SWEEP_INTERVAL_SECONDS: '3600' });
     stops.push(() => app.stop());
     await expect(
       postUser(
@@ -109,50 +120,112 @@ describe('the process killed between the writes', () => {
     expect(await app.exited).toBe('SIGKILL');
   }
 
-  it('before the table write: the orphan in staging/ is deleted by the next process within the sweep bound', async () => {
+  it("deletes the orphans of killed requests within the sweep's bound, and keeps every user's avatar", async () => {
     const r = await createResources();
-    await killedAt('exit-after-staging', r, 'orphan@example.com', image(PNG_SIGNATURE, 30_000));
-    const [orphan] = await listKeys(aws.s3, r.bucket, 'staging/');
-    expect(orphan).toMatch(/^staging\/[0-9a-f-]{36}$/);
-    expect(await contentType(aws.s3, r.bucket, orphan!)).toMatchObject({
-      contentType: 'image/png',
-      metadata: { email: 'orphan@example.com' },
-    });
+    const first = await startUsersApi(r, { ORPHAN_SWEEP_INTERVAL_SECONDS: '3600' });
+    stops.push(() => first.stop());
+    const create = async (email: string) => {
+      const res = await postUser(
+        first.url,
+        form([
+          ['name', 'Kept'],
+          ['email', email],
+          ['avatar', { bytes: image(PNG_SIGNATURE, 20_000) }],
+        ]),
+      );
+      expect(res.status).toBe(201);
+      return new URL((await rawItem(aws.dynamodb, r.table, email))!['avatar_url']!.S!).pathname.slice(1);
+    };
+    const kept = [await create('before@example.com')];
+    // A new user killed after its upload (no item), and a duplicate of an existing user killed before it could
+    // delete its upload (the item references the first upload): two orphans, between two users' avatars.
+    await killedAt('exit-after-upload', r, 'orphan@example.com', image(PNG_SIGNATURE, 30_000));
+    await killedAt('exit-after-upload', r, 'before@example.com', image(PNG_SIGNATURE, 30_000));
+    kept.push(await create('after@example.com'));
+    const orphans = (await listKeys(aws.s3, r.bucket, 'avatars/')).filter((k) => !kept.includes(k));
+    expect(orphans).toHaveLength(2);
+    for (const key of orphans) {
+      expect(key).toMatch(/^avatars\/[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f-]{21}\.png$/);
+      expect(await contentType(aws.s3, r.bucket, key)).toMatchObject({ contentType: 'image/png' });
+    }
     expect(await rawItem(aws.dynamodb, r.table, 'orphan@example.com')).toBeUndefined();
 
     const next = await startUsersApi(r, sweepFast);
     stops.push(() => next.stop());
-    // Bound: STAGING_SWEEP_AFTER_SECONDS + one STAGING_SWEEP_INTERVAL_SECONDS (3 s here), with slack for a busy machine.
+    // Bound: ORPHAN_SWEEP_AFTER_SECONDS + one ORPHAN_SWEEP_INTERVAL_SECONDS (5 s here), with slack for a busy machine.
     await eventually(
-      'the orphan deleted',
-      async () => ((await listKeys(aws.s3, r.bucket)).length === 0 ? true : undefined),
+      'the orphans deleted',
+      async () => ((await listKeys(aws.s3, r.bucket, 'avatars/')).some((k) => orphans.includes(k)) ? undefined : true),
       30_000,
     );
-    expect(await rawItem(aws.dynamodb, r.table, 'orphan@example.com')).toBeUndefined();
+    expect((await listKeys(aws.s3, r.bucket, 'avatars/')).sort()).toEqual([...kept].sort());
+    // The sweep's progress: past every judged key, so the next runs list only newer ones.
+    const checkpoint = await aws.s3.send(new GetObjectCommand({ Bucket: r.bucket, Key: 'sweep/checkpoint.json' }));
+    const { verifiedBefore } = JSON.parse(await checkpoint.Body!.transformToString()) as { verifiedBefore: number };
+    expect(verifiedBefore).toBeGreaterThan(Math.max(...[kept[0]!, ...orphans].map((k) => avatarKeyTime(k)!)));
+    const metrics = await (await fetch(`${next.url}/metrics`)).text();
+    expect(metrics).toMatch(/users_api_orphan_sweep_objects_total\{action="delete"\} 2/);
+    expect(metrics).toMatch(/users_api_orphan_sweep_objects_total\{action="keep"\} 2/);
   });
 
-  it('after the table write: the avatar is promoted to avatars/ with its Content-Type, and the user is whole', async () => {
+  it('refuses (408) an upload too slow to be written before the sweep could judge it, and leaves nothing', async () => {
     const r = await createResources();
-    const bytes = image(PNG_SIGNATURE, 30_000);
-    await killedAt('exit-after-put-item', r, 'half@example.com', bytes);
-    const url = (await rawItem(aws.dynamodb, r.table, 'half@example.com'))!['avatar_url']!.S!;
-    const finalKey = new URL(url).pathname.slice(1);
-    expect(await listKeys(aws.s3, r.bucket, 'avatars/')).toEqual([]);
-    expect(await listKeys(aws.s3, r.bucket, 'staging/')).toHaveLength(1);
-
-    const next = await startUsersApi(r, sweepFast);
-    stops.push(() => next.stop());
-    await eventually(
-      'the avatar promoted',
-      async () => ((await listKeys(aws.s3, r.bucket)).join() === finalKey ? true : undefined),
-      30_000,
-    );
-    expect(await contentType(aws.s3, r.bucket, finalKey)).toMatchObject({
-      contentType: 'image/png',
-      size: bytes.length,
+    const app = await startUsersApi(r, { ...sweepFast, ORPHAN_SWEEP_INTERVAL_SECONDS: '3600' });
+    stops.push(() => app.stop());
+    // 60 KB sent over about 3 s: longer than half of ORPHAN_SWEEP_AFTER_SECONDS.
+    const { status, headers, body } = await slowPost(app.url, 'slow@example.com', image(PNG_SIGNATURE, 60_000), 3000);
+    expect(status).toBe(408);
+    expect(headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(JSON.parse(body)).toMatchObject({
+      field: 'avatar',
+      error: expect.stringMatching(/^the upload took \d+ s; send it within 2 s$/),
     });
-    const res = await fetch(`${next.url}/users/half%40example.com/avatar`, { redirect: 'manual' });
-    const object = await fetch(res.headers.get('location')!);
-    expect(Buffer.from(await object.arrayBuffer()).equals(bytes)).toBe(true);
+    expect(await listKeys(aws.s3, r.bucket, 'avatars/')).toEqual([]);
+    expect(await rawItem(aws.dynamodb, r.table, 'slow@example.com')).toBeUndefined();
   });
 });
+
+/** POST /user with the avatar's bytes sent in ten pieces spread over `ms`. */
+function slowPost(base: string, email: string, avatar: Buffer, ms: number) {
+  const boundary = 'slow-upload-boundary';
+  const head = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nSlow\r\n` +
+      `--${boundary}\r\nContent-Disposition: form-data; name="email"\r\n\r\n${email}\r\n` +
+      `--${boundary}\r\nContent-Disposition: form-data; name="avatar"; filename="a.png"\r\n` +
+      'Content-Type: image/png\r\n\r\n',
+  );
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  return new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = request(
+      `${base}/user`,
+      {
+        method: 'POST',
+        headers: {
+          'content-type': `multipart/form-data; boundary=${boundary}`,
+          'content-length': head.length + avatar.length + tail.length,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.write(head);
+    const piece = Math.ceil(avatar.length / 10);
+    let i = 0;
+    const next = () => {
+      if (i * piece >= avatar.length) {
+        req.end(tail);
+        return;
+      }
+      req.write(avatar.subarray(i * piece, (i + 1) * piece));
+      i++;
+      setTimeout(next, ms / 10);
+    };
+    next();
+  });
+}

@@ -22,6 +22,7 @@ import {
   WEBP_SIGNATURE,
   type Resources,
 } from './harness.ts';
+import { avatarKeyTime } from '../src/domain/user.ts';
 
 const MAX = 256 * 1024;
 let r: Resources;
@@ -53,7 +54,7 @@ async function problem(res: Response, status: number) {
 }
 
 describe('POST /user', () => {
-  it('creates the user: 201, the exact item, the avatar under avatars/ with its real Content-Type, no staging left', async () => {
+  it('creates the user: 201, the exact item, the avatar under avatars/ (a UUIDv7 key) with its real Content-Type', async () => {
     const address = email();
     const bytes = image(PNG_SIGNATURE, 20_000);
     const res = await postUser(
@@ -81,7 +82,8 @@ describe('POST /user', () => {
       size: bytes.length,
       metadata: { email: address },
     });
-    expect(await listKeys(aws.s3, r.bucket, 'staging/')).toEqual([]);
+    // Written straight to its final key (two calls per user), at a time-ordered key the orphan sweep lists by time.
+    expect(avatarKeyTime(key)).toBeGreaterThan(Date.now() - 60_000);
   });
 
   it('decides the type by content: a JPEG named .png declared image/png is stored as image/jpeg', async () => {
@@ -140,7 +142,7 @@ describe('POST /user', () => {
       ).status,
     ).toBe(201);
     const before = await rawItem(aws.dynamodb, r.table, address);
-    const objectsBefore = await listKeys(aws.s3, r.bucket);
+    const objectsBefore = await listKeys(aws.s3, r.bucket, 'avatars/');
     const res = await postUser(
       app.url,
       form([
@@ -152,12 +154,12 @@ describe('POST /user', () => {
     const body = await problem(res, 409);
     expect(body['field']).toBe('email');
     expect(await rawItem(aws.dynamodb, r.table, address)).toEqual(before);
-    expect(await listKeys(aws.s3, r.bucket)).toEqual(objectsBefore);
+    expect(await listKeys(aws.s3, r.bucket, 'avatars/')).toEqual(objectsBefore);
   });
 
   it('answers 400 naming the field, and stores nothing', async () => {
     const count = await itemCount(aws.dynamodb, r.table);
-    const objects = await listKeys(aws.s3, r.bucket);
+    const objects = await listKeys(aws.s3, r.bucket, 'avatars/');
     const png = { bytes: image(PNG_SIGNATURE, 500) };
     const cases: [Parameters<typeof form>[0], string][] = [
       [
@@ -238,7 +240,7 @@ describe('POST /user', () => {
       expect(String(body['error'])).toContain(field);
     }
     expect(await itemCount(aws.dynamodb, r.table)).toBe(count);
-    expect(await listKeys(aws.s3, r.bucket)).toEqual(objects);
+    expect(await listKeys(aws.s3, r.bucket, 'avatars/')).toEqual(objects);
   });
 
   it('answers 400 to a malformed multipart body', async () => {
@@ -251,7 +253,7 @@ describe('POST /user', () => {
   });
 
   it('answers 415 to content that is not an image whatever its name and declared type, and to a body that is not a form', async () => {
-    const objects = await listKeys(aws.s3, r.bucket);
+    const objects = await listKeys(aws.s3, r.bucket, 'avatars/');
     const fake = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>');
     const body = await problem(
       await postUser(
@@ -273,11 +275,11 @@ describe('POST /user', () => {
       }),
       415,
     );
-    expect(await listKeys(aws.s3, r.bucket)).toEqual(objects);
+    expect(await listKeys(aws.s3, r.bucket, 'avatars/')).toEqual(objects);
   });
 
   it('answers 413 past AVATAR_MAX_BYTES while streaming, leaves nothing behind, and accepts exactly the limit', async () => {
-    const objects = await listKeys(aws.s3, r.bucket);
+    const objects = await listKeys(aws.s3, r.bucket, 'avatars/');
     const address = email();
     const res = await postUser(
       app.url,
@@ -289,7 +291,7 @@ describe('POST /user', () => {
     );
     const body = await problem(res, 413);
     expect(body['field']).toBe('avatar');
-    expect(await listKeys(aws.s3, r.bucket)).toEqual(objects);
+    expect(await listKeys(aws.s3, r.bucket, 'avatars/')).toEqual(objects);
     expect(await rawItem(aws.dynamodb, r.table, address)).toBeUndefined();
     const ok = await postUser(
       app.url,

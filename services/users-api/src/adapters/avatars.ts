@@ -1,21 +1,23 @@
-// The avatar bucket: uploads stream to staging/<uuid>, are copied server-side to avatars/<uuid>.<ext> once
-// the user exists, and are read through short-lived presigned URLs. The bucket stays private.
+// The avatar bucket: uploads stream to avatars/<uuidv7>.<ext> (before the table write that makes the user exist),
+// are read through short-lived presigned URLs, and the orphan sweep keeps its checkpoint in sweep/checkpoint.json.
+// The bucket stays private.
 import type { Readable } from 'node:stream';
 
 import {
-  CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 
 import type { ImageType } from '../domain/image-type.ts';
-import { STAGING_PREFIX } from '../domain/user.ts';
+import { CHECKPOINT_KEY, formatCheckpoint, parseCheckpoint } from '../domain/sweep.ts';
+import { AVATARS_PREFIX } from '../domain/user.ts';
 import { classify } from './aws.ts';
 
 /** S3's smallest multipart part: lib-storage holds at most one of these per upload (queueSize 1). */
@@ -25,11 +27,6 @@ const isNotFound = (err: unknown) => {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
 };
-
-export interface StagingObject {
-  key: string;
-  lastModified: Date;
-}
 
 export class AvatarStore {
   readonly #s3: S3Client;
@@ -45,10 +42,10 @@ export class AvatarStore {
   }
 
   /**
-   * Streams `body` to `key` (under staging/) with its real Content-Type and the owner's email as metadata.
+   * Streams `body` to `key` (under avatars/) with its real Content-Type and the owner's email as metadata.
    * A body that errors (too large, client gone) aborts the upload: no object, no parts left behind.
    */
-  async uploadStaging(key: string, body: Readable, type: ImageType, email: string): Promise<void> {
+  async upload(key: string, body: Readable, type: ImageType, email: string): Promise<void> {
     const upload = new Upload({
       client: this.#s3,
       params: { Bucket: this.#bucket, Key: key, Body: body, ContentType: type.mime, Metadata: { email } },
@@ -65,30 +62,6 @@ export class AvatarStore {
     }
   }
 
-  /**
-   * Copies staging -> final with the real Content-Type, then deletes the staging object. Idempotent: a
-   * staging object already moved (by the sweep, or by the request that wrote it) answers 'vanished'.
-   */
-  async promote(from: string, to: string, type: ImageType, email: string): Promise<'promoted' | 'vanished'> {
-    try {
-      await this.#s3.send(
-        new CopyObjectCommand({
-          Bucket: this.#bucket,
-          Key: to,
-          CopySource: `${this.#bucket}/${from}`,
-          ContentType: type.mime,
-          Metadata: { email },
-          MetadataDirective: 'REPLACE',
-        }),
-      );
-    } catch (err) {
-      if (isNotFound(err)) return 'vanished';
-      classify('s3', err);
-    }
-    await this.delete(from);
-    return 'promoted';
-  }
-
   async delete(key: string): Promise<void> {
     try {
       await this.#s3.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key }));
@@ -97,8 +70,8 @@ export class AvatarStore {
     }
   }
 
-  /** The `email` metadata of a staging object (undefined when it has none), or gone when the object is gone. */
-  async stagingOwner(key: string): Promise<{ gone: true } | { gone: false; email: string | undefined }> {
+  /** The `email` metadata of an object (undefined when it has none), or gone when the object is gone. */
+  async owner(key: string): Promise<{ gone: true } | { gone: false; email: string | undefined }> {
     try {
       const out = await this.#s3.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key }));
       return { gone: false, email: out.Metadata?.['email'] };
@@ -108,23 +81,51 @@ export class AvatarStore {
     }
   }
 
-  /** Every object under staging/, a listing page at a time. */
-  async *listStaging(): AsyncGenerator<StagingObject[]> {
+  /** The keys under avatars/ after `startAfter`, in S3's (lexicographic) order, a listing page at a time. */
+  async *listAvatars(startAfter: string): AsyncGenerator<string[]> {
     let token: string | undefined;
     do {
       let out;
       try {
         out = await this.#s3.send(
-          new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: STAGING_PREFIX, ContinuationToken: token }),
+          new ListObjectsV2Command({
+            Bucket: this.#bucket,
+            Prefix: AVATARS_PREFIX,
+            ...(token === undefined ? { StartAfter: startAfter } : { ContinuationToken: token }),
+          }),
         );
       } catch (err) {
         return classify('s3', err);
       }
-      yield (out.Contents ?? []).flatMap((o) =>
-        o.Key !== undefined && o.LastModified !== undefined ? [{ key: o.Key, lastModified: o.LastModified }] : [],
-      );
+      yield (out.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [o.Key]));
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token !== undefined);
+  }
+
+  /** The sweep's checkpoint (ms since the epoch), or undefined when there is none yet or it is unreadable. */
+  async readCheckpoint(): Promise<number | undefined> {
+    try {
+      const out = await this.#s3.send(new GetObjectCommand({ Bucket: this.#bucket, Key: CHECKPOINT_KEY }));
+      return parseCheckpoint((await out.Body?.transformToString()) ?? '');
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      return classify('s3', err);
+    }
+  }
+
+  async writeCheckpoint(verifiedBefore: number): Promise<void> {
+    try {
+      await this.#s3.send(
+        new PutObjectCommand({
+          Bucket: this.#bucket,
+          Key: CHECKPOINT_KEY,
+          Body: formatCheckpoint(verifiedBefore),
+          ContentType: 'application/json',
+        }),
+      );
+    } catch (err) {
+      classify('s3', err);
+    }
   }
 
   /** A GetObject URL valid for `ttlSeconds`: signed locally, no call to S3. */

@@ -1,7 +1,6 @@
 // A user, as the seed defines it, and the rules for its fields and its avatar's keys.
-import { randomUUID } from 'node:crypto';
-
 import { isPlainText } from '@sre-platform/service-kit';
+import { v7 as uuidv7 } from 'uuid';
 
 import { imageTypeForExt, type ImageType } from './image-type.ts';
 
@@ -48,33 +47,45 @@ export function checkEmail(raw: string | undefined): FieldCheck {
   return { ok: true, value };
 }
 
-/** Where one upload lives: a fresh UUID per upload, so two files named avatar.png never share a key. */
-export interface AvatarKeys {
+/**
+ * Where one upload lives: `avatars/<uuid>.<ext>`, a fresh UUID per upload, so two files named avatar.png never
+ * share a key. New keys use UUID version 7, whose first 48 bits are the creation time in milliseconds: S3 lists
+ * keys in lexicographic order, so avatars/ lists oldest first, and the orphan sweep (domain/sweep.ts) reads only
+ * the keys written since its checkpoint instead of the whole bucket.
+ */
+export interface AvatarKey {
   id: string;
-  staging: string;
-  final: string;
+  key: string;
 }
 
-export const STAGING_PREFIX = 'staging/';
 export const AVATARS_PREFIX = 'avatars/';
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
-const STAGING_KEY = new RegExp(`^staging/(${UUID})$`);
 const AVATAR_KEY = new RegExp(`^avatars/(${UUID})\\.(png|jpg|gif|webp)$`);
+const UUID_V7 = /^([0-9a-f]{8})-([0-9a-f]{4})-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-export const stagingKey = (id: string) => `${STAGING_PREFIX}${id}`;
+export function newAvatarKey(type: ImageType, id: string = uuidv7()): AvatarKey {
+  return { id, key: `${AVATARS_PREFIX}${id}.${type.ext}` };
+}
 
-export function newAvatarKeys(type: ImageType, id: string = randomUUID()): AvatarKeys {
-  return { id, staging: stagingKey(id), final: `${AVATARS_PREFIX}${id}.${type.ext}` };
+/** When an avatar key of ours was made (ms since the epoch, from its UUIDv7), or undefined for any other key. */
+export function avatarKeyTime(key: string): number | undefined {
+  const id = AVATAR_KEY.exec(key)?.[1];
+  const m = id === undefined ? null : UUID_V7.exec(id);
+  return m ? parseInt(m[1]! + m[2]!, 16) : undefined;
+}
+
+/**
+ * The ListObjectsV2 StartAfter that lists avatars/ from keys made at `ms` on: the key prefix of that millisecond
+ * (every key of that millisecond or later sorts after it; every earlier one before it).
+ */
+export function avatarKeysFrom(ms: number): string {
+  const hex = Math.max(0, Math.floor(ms)).toString(16).padStart(12, '0');
+  return `${AVATARS_PREFIX}${hex.slice(0, 8)}-${hex.slice(8)}`;
 }
 
 /** The seed's avatar_url: the object's virtual-hosted-style URL (private: read it through GET /users/{email}/avatar). */
 export function avatarUrl(bucket: string, region: string, key: string): string {
   return `https://${bucket}.s3.${region}.amazonaws.com/${key}`;
-}
-
-/** The staging key's upload id, or undefined for a key this service did not write. */
-export function stagingId(key: string): string | undefined {
-  return STAGING_KEY.exec(key)?.[1];
 }
 
 /** The object key, upload id and type an avatar_url of ours points at, or undefined. */
