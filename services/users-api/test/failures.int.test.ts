@@ -159,13 +159,26 @@ describe('the process killed between the writes', () => {
       30_000,
     );
     expect((await listKeys(aws.s3, r.bucket, 'avatars/')).sort()).toEqual([...kept].sort());
-    // The sweep's progress: past every judged key, so the next runs list only newer ones.
-    const checkpoint = await aws.s3.send(new GetObjectCommand({ Bucket: r.bucket, Key: 'sweep/checkpoint.json' }));
-    const { verifiedBefore } = JSON.parse(await checkpoint.Body!.transformToString()) as { verifiedBefore: number };
-    expect(verifiedBefore).toBeGreaterThan(Math.max(...[kept[0]!, ...orphans].map((k) => avatarKeyTime(k)!)));
-    const metrics = await (await fetch(`${next.url}/metrics`)).text();
-    expect(metrics).toMatch(/users_api_orphan_sweep_objects_total\{action="delete"\} 2/);
-    expect(metrics).toMatch(/users_api_orphan_sweep_objects_total\{action="keep"\} 2/);
+    // The sweep's progress: once the checkpoint is past every key, later runs list only newer keys, so each
+    // object was judged exactly once however many runs there were (S3's StartAfter, as moto serves it).
+    const judged = [...kept, ...orphans].map((k) => avatarKeyTime(k)!);
+    const checkpoint = async () => {
+      const out = await aws.s3.send(new GetObjectCommand({ Bucket: r.bucket, Key: 'sweep/checkpoint.json' }));
+      return (JSON.parse(await out.Body!.transformToString()) as { verifiedBefore: number }).verifiedBefore;
+    };
+    await eventually(
+      'the checkpoint past every key',
+      async () => ((await checkpoint()) > Math.max(...judged) ? true : undefined),
+      30_000,
+    );
+    const runs = async () =>
+      Number(/users_api_orphan_sweep_runs_total\{result="ok"\} (\d+)/.exec(await metricsText())?.[1] ?? 0);
+    const metricsText = async () => (await fetch(`${next.url}/metrics`)).text();
+    const after = await runs();
+    await eventually('two more sweeps', async () => ((await runs()) >= after + 2 ? true : undefined), 30_000);
+    const metrics = await metricsText();
+    expect(metrics).toMatch(/users_api_orphan_sweep_objects_total\{action="delete"\} 2\n/);
+    expect(metrics).toMatch(/users_api_orphan_sweep_objects_total\{action="keep"\} 2\n/);
   });
 
   it('refuses (408) an upload too slow to be written before the sweep could judge it, and leaves nothing', async () => {
