@@ -20,6 +20,7 @@ const roleId = (t: Template, prefix: string) =>
   Object.keys(t.findResources('AWS::IAM::Role')).find((id) => id.startsWith(prefix))!;
 const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 const objectsOf = (id: string, prefix: string) => ({ 'Fn::Join': ['', [arnOf(id), `/${prefix}*`]] });
+const objectOf = (id: string, key: string) => ({ 'Fn::Join': ['', [arnOf(id), `/${key}`]] });
 
 describe('users-api stack', () => {
   it('declares only plain CloudFormation resources: no assets, custom resources, Lambdas, parameters or rules', () => {
@@ -62,7 +63,7 @@ describe('users-api stack', () => {
     });
   });
 
-  it('the bucket: SSE-S3, versioned, public access blocked, owner-enforced, staging expiry and multipart abort', () => {
+  it('the bucket: SSE-S3, versioned, public access blocked, owner-enforced; lifecycle: multipart abort, noncurrent expiry', () => {
     const t = template({ bucketName: 'avatars-example' });
     t.hasResourceProperties('AWS::S3::Bucket', {
       BucketName: 'avatars-example',
@@ -78,20 +79,27 @@ describe('users-api stack', () => {
       },
       OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
       LifecycleConfiguration: {
-        Rules: Match.arrayWith([
-          Match.objectEquals({
-            Id: 'expire-staging',
-            Status: 'Enabled',
-            Prefix: 'staging/',
-            ExpirationInDays: 1,
-            NoncurrentVersionExpiration: { NoncurrentDays: 1 },
-          }),
-          Match.objectEquals({
+        // Exactly these rules: no staging/ expiry (the two-call design writes no staging object), and every
+        // prefix the service writes in a versioned bucket has its noncurrent versions expired.
+        Rules: [
+          {
             Id: 'abort-incomplete-multipart-uploads',
             Status: 'Enabled',
             AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
-          }),
-        ]),
+          },
+          {
+            Id: 'expire-noncurrent-avatars',
+            Status: 'Enabled',
+            Prefix: 'avatars/',
+            NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+          },
+          {
+            Id: 'expire-noncurrent-sweep-checkpoint',
+            Status: 'Enabled',
+            Prefix: 'sweep/checkpoint.json',
+            NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+          },
+        ],
       },
     });
   });
@@ -115,7 +123,7 @@ describe('users-api stack', () => {
     });
   });
 
-  it("grants exactly the contract's actions on exactly the table, the bucket and its two prefixes", () => {
+  it("grants exactly the contract's actions on exactly the table, the bucket, avatars/ and the sweep checkpoint", () => {
     const t = template({ oidcIssuer: ISSUER });
     const b = bucketId(t);
     t.hasResourceProperties('AWS::IAM::ManagedPolicy', {
@@ -130,16 +138,16 @@ describe('users-api stack', () => {
           },
           { Sid: 'AvatarBucketList', Effect: 'Allow', Action: 's3:ListBucket', Resource: arnOf(b) },
           {
-            Sid: 'StagingObjects',
-            Effect: 'Allow',
-            Action: ['s3:PutObject', 's3:GetObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
-            Resource: objectsOf(b, 'staging/'),
-          },
-          {
             Sid: 'AvatarObjects',
             Effect: 'Allow',
-            Action: ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'],
+            Action: ['s3:PutObject', 's3:GetObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
             Resource: objectsOf(b, 'avatars/'),
+          },
+          {
+            Sid: 'SweepCheckpoint',
+            Effect: 'Allow',
+            Action: ['s3:GetObject', 's3:PutObject'],
+            Resource: objectOf(b, 'sweep/checkpoint.json'),
           },
         ],
       }),
