@@ -31,6 +31,7 @@ import { freePort, startManaged, waitFor, type Managed } from '@sre-platform/tes
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { deployLocal, type DeployedStack } from '../src/deploy-local.ts';
+import { uuidv7 } from './uuidv7.ts';
 
 let moto: Managed;
 let endpoint: string;
@@ -92,16 +93,6 @@ const status = async (call: () => Promise<unknown>): Promise<number> => {
     return (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? -1;
   }
 };
-
-/** A UUID version 7 (RFC 9562): 48 bits of Unix milliseconds first, so the service's keys sort by creation time. */
-function uuidv7(ms = Date.now()): string {
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  for (let i = 0; i < 6; i++) b[i] = Math.floor(ms / 2 ** (8 * (5 - i))) & 0xff;
-  b[6] = (b[6]! & 0x0f) | 0x70;
-  b[8] = (b[8]! & 0x3f) | 0x80;
-  const hex = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
 
 const CHECKPOINT = 'sweep/checkpoint.json';
 
