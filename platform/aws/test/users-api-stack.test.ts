@@ -4,7 +4,9 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 
+import { LIFECYCLE_RULES } from '../../../services/users-api/scripts/ensure-resources.ts';
 import { buildApp, DEFAULT_SETTINGS, settingsFromContext, type UsersApiSettings } from '../src/app.ts';
+import { toApiLifecycleRule } from '../src/deploy-local.ts';
 import { CONTRACT_ACTIONS } from '../src/users-api-stack.ts';
 
 const ISSUER = 'oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE';
@@ -102,6 +104,13 @@ describe('users-api stack', () => {
         ],
       },
     });
+  });
+
+  it("the emulator buckets of users-api's tests and `make up` (scripts/ensure-resources.ts) get the same lifecycle rules", () => {
+    const bucket = Object.values(template().findResources('AWS::S3::Bucket'))[0] as {
+      Properties: { LifecycleConfiguration: { Rules: Parameters<typeof toApiLifecycleRule>[0][] } };
+    };
+    expect(LIFECYCLE_RULES).toEqual(bucket.Properties.LifecycleConfiguration.Rules.map(toApiLifecycleRule));
   });
 
   it('the bucket policy denies every request not made over TLS, on the bucket and its objects', () => {
