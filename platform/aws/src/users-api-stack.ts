@@ -18,16 +18,33 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 
-/** The contract's object prefixes: uploads land in staging/, promoted objects live in avatars/. */
-export const STAGING_PREFIX = 'staging/';
+/**
+ * The contract's object keys: an upload streams straight to avatars/<uuidv7>.<ext> (UUIDv7: keys sort by creation
+ * time), and the orphan sweep keeps its progress in one object, sweep/checkpoint.json. Nothing else is written.
+ */
 export const AVATARS_PREFIX = 'avatars/';
+export const SWEEP_CHECKPOINT_KEY = 'sweep/checkpoint.json';
 
-/** Exactly the IAM actions services/users-api performs (docs: the users-api contract), per resource. */
+/**
+ * Exactly the IAM actions services/users-api performs (docs: the users-api contract), per resource:
+ * - table: the conditional PutItem of POST /user, GetItem (the avatar redirect, and the sweep's "does a user
+ *   reference this object?"), Scan (GET /users), DescribeTable (readiness).
+ * - bucket: ListBucket, for the sweep's ListObjectsV2 over avatars/ and for readiness's HeadBucket (AWS authorizes
+ *   HeadBucket as s3:ListBucket). Not narrowed by an `s3:prefix` condition: HeadBucket carries no prefix, so
+ *   `StringLike` would refuse readiness and `StringLikeIfExists` would still allow an unprefixed listing of the
+ *   whole bucket. It also makes a missing key answer 404 rather than 403 (HeadObject of an object already swept,
+ *   the first sweep's GetObject of a checkpoint not yet written).
+ * - avatars: the upload (PutObject covers single and multipart: create, upload part, complete), AbortMultipartUpload
+ *   (uploads above 5 MiB are multipart; a failed one is aborted), GetObject (the sweep's HeadObject and presigned
+ *   reads), DeleteObject (the request's compensation on a table conflict or failure, and the sweep's orphans).
+ * - checkpoint: the sweep reads and rewrites its one object; never deletes it.
+ * No CopyObject: the two-call design writes each avatar once, where it stays (no staging prefix, no promotion).
+ */
 export const CONTRACT_ACTIONS = {
   table: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:DescribeTable'],
   bucket: ['s3:ListBucket'],
-  staging: ['s3:PutObject', 's3:GetObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
-  avatars: ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'],
+  avatars: ['s3:PutObject', 's3:GetObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
+  checkpoint: ['s3:GetObject', 's3:PutObject'],
 } as const;
 
 export interface ServiceAccountRef {
@@ -94,22 +111,25 @@ export class UsersApiStack extends Stack {
         : {}),
       lifecycleRules: [
         {
-          // The backstop for the service's staging sweep: an upload whose process died between the S3 write
-          // and the table write is gone after a day even if no sweep ever runs again.
-          id: 'expire-staging',
-          prefix: STAGING_PREFIX,
-          expiration: Duration.days(1),
-          noncurrentVersionExpiration: Duration.days(1),
-        },
-        {
+          // A multipart upload whose process died (or whose abort failed) leaves invisible, billed parts: gone
+          // after a day. The orphan sweep cannot see them (they are not objects), so this rule is their only cleanup.
           id: 'abort-incomplete-multipart-uploads',
           abortIncompleteMultipartUploadAfter: Duration.days(1),
         },
         {
-          // Versioning keeps overwritten or deleted avatars recoverable for a while, not forever.
+          // Versioning keeps overwritten or deleted avatars recoverable for a while, not forever: an orphan the
+          // sweep (or a request's compensation) deletes becomes a noncurrent version, and its bytes go after 30 days.
           id: 'expire-noncurrent-avatars',
           prefix: AVATARS_PREFIX,
           noncurrentVersionExpiration: Duration.days(30),
+        },
+        {
+          // The sweep rewrites its checkpoint every run (every ORPHAN_SWEEP_INTERVAL_SECONDS, per replica): in a
+          // versioned bucket each write leaves the previous one behind, about 1,440 a day per replica. Nothing ever
+          // needs an old checkpoint, so they go after a day (the shortest S3 allows).
+          id: 'expire-noncurrent-sweep-checkpoint',
+          prefix: SWEEP_CHECKPOINT_KEY,
+          noncurrentVersionExpiration: Duration.days(1),
         },
       ],
       removalPolicy,
@@ -129,14 +149,14 @@ export class UsersApiStack extends Stack {
           resources: [this.bucket.bucketArn],
         }),
         new iam.PolicyStatement({
-          sid: 'StagingObjects',
-          actions: [...CONTRACT_ACTIONS.staging],
-          resources: [this.bucket.arnForObjects(`${STAGING_PREFIX}*`)],
-        }),
-        new iam.PolicyStatement({
           sid: 'AvatarObjects',
           actions: [...CONTRACT_ACTIONS.avatars],
           resources: [this.bucket.arnForObjects(`${AVATARS_PREFIX}*`)],
+        }),
+        new iam.PolicyStatement({
+          sid: 'SweepCheckpoint',
+          actions: [...CONTRACT_ACTIONS.checkpoint],
+          resources: [this.bucket.arnForObjects(SWEEP_CHECKPOINT_KEY)],
         }),
       ],
     });
@@ -206,14 +226,13 @@ export class UsersApiStack extends Stack {
    */
   private acknowledgeJustifiedFindings(props: UsersApiStackProps): void {
     const bucketArn = `<${this.getLogicalId(this.bucket.node.defaultChild as s3.CfnBucket)}.Arn>`;
-    for (const prefix of [STAGING_PREFIX, AVATARS_PREFIX]) {
-      Validations.of(this.policy).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::${bucketArn}/${prefix}*]`,
-        reason:
-          `Object keys are random UUIDs known only at run time, so object actions are granted on the ${prefix}* ` +
-          'prefix of this one bucket: no other bucket, no other prefix, no wildcard action.',
-      });
-    }
+    Validations.of(this.policy).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${bucketArn}/${AVATARS_PREFIX}*]`,
+      reason:
+        `Object keys are UUIDv7s minted at run time, so object actions are granted on the ${AVATARS_PREFIX}* ` +
+        'prefix of this one bucket: no other bucket, no other prefix, no wildcard action (the sweep checkpoint is ' +
+        'granted on its one exact key).',
+    });
     if (!props.accessLogsBucketName) {
       Validations.of(this.bucket).acknowledge({
         id: 'AwsSolutions-S1',

@@ -1,14 +1,17 @@
 // The synthesized template deployed through CloudFormation (CreateStack + the SDK's waiter) to the run's moto
 // server, then every resource read back through its own service API: the table, the bucket with its policy,
 // lifecycle, versioning and encryption, the managed policy and both roles. Then the contract's own calls against the
-// created table and bucket (conditional PutItem, staging upload, copy to avatars/, delete), and a redeploy.
+// created table and bucket (POST /user's upload to avatars/ and conditional PutItem with its compensating delete, the
+// orphan sweep's list, HeadObject, GetItem, delete and checkpoint), and a redeploy.
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import {
   ConditionalCheckFailedException,
   DescribeContinuousBackupsCommand,
   DescribeTableCommand,
   DynamoDBClient,
+  GetItemCommand,
   PutItemCommand,
+  ScanCommand,
 } from '@aws-sdk/client-dynamodb';
 import {
   GetPolicyCommand,
@@ -18,9 +21,9 @@ import {
   ListAttachedRolePoliciesCommand,
 } from '@aws-sdk/client-iam';
 import {
-  CopyObjectCommand,
   CreateBucketCommand,
   DeleteObjectCommand,
+  GetObjectCommand,
   GetBucketEncryptionCommand,
   GetBucketLifecycleConfigurationCommand,
   GetBucketPolicyCommand,
@@ -28,6 +31,7 @@ import {
   GetPublicAccessBlockCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   PutBucketPolicyCommand,
   PutObjectCommand,
   S3Client,
@@ -43,6 +47,7 @@ import {
   type DeployedStack,
   type Template,
 } from '../src/deploy-local.ts';
+import { uuidv7 } from './uuidv7.ts';
 
 const names = { stackName: uniqueName('users-api'), tableName: uniqueName('users'), bucketName: uniqueName('avatars') };
 let deployed: DeployedStack;
@@ -129,14 +134,24 @@ describe('users-api stack deployed to moto through CloudFormation', () => {
     });
     const lifecycle = await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket }));
     const rules = Object.fromEntries((lifecycle.Rules ?? []).map((r) => [r.ID, r]));
-    expect(rules['expire-staging']).toMatchObject({
-      Status: 'Enabled',
-      Filter: { Prefix: 'staging/' },
-      Expiration: { Days: 1 },
-    });
+    expect((lifecycle.Rules ?? []).map((r) => r.ID).sort()).toEqual([
+      'abort-incomplete-multipart-uploads',
+      'expire-noncurrent-avatars',
+      'expire-noncurrent-sweep-checkpoint',
+    ]);
     expect(rules['abort-incomplete-multipart-uploads']).toMatchObject({
       Status: 'Enabled',
       AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+    });
+    expect(rules['expire-noncurrent-avatars']).toMatchObject({
+      Status: 'Enabled',
+      Filter: { Prefix: 'avatars/' },
+      NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+    });
+    expect(rules['expire-noncurrent-sweep-checkpoint']).toMatchObject({
+      Status: 'Enabled',
+      Filter: { Prefix: 'sweep/checkpoint.json' },
+      NoncurrentVersionExpiration: { NoncurrentDays: 1 },
     });
     // Left out over plain HTTP (see the next test for why); moto reports no policy.
     await expect(s3.send(new GetBucketPolicyCommand({ Bucket }))).rejects.toMatchObject({ name: 'NoSuchBucketPolicy' });
@@ -147,7 +162,7 @@ describe('users-api stack deployed to moto through CloudFormation', () => {
     const s3 = new S3Client(config());
     const Bucket = uniqueName('tls-only');
     await s3.send(new CreateBucketCommand({ Bucket }));
-    const put = () => s3.send(new PutObjectCommand({ Bucket, Key: 'staging/probe', Body: 'x' }));
+    const put = () => s3.send(new PutObjectCommand({ Bucket, Key: 'avatars/probe', Body: 'x' }));
     await put();
     const template = synthTemplate({ ...DEFAULT_SETTINGS, bucketName: Bucket, retainData: false }) as Template;
     const document = bucketPolicyDocument(template, Bucket);
@@ -176,16 +191,16 @@ describe('users-api stack deployed to moto through CloudFormation', () => {
       },
       { Sid: 'AvatarBucketList', Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn },
       {
-        Sid: 'StagingObjects',
-        Effect: 'Allow',
-        Action: ['s3:PutObject', 's3:GetObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
-        Resource: `${bucketArn}/staging/*`,
-      },
-      {
         Sid: 'AvatarObjects',
         Effect: 'Allow',
-        Action: ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'],
+        Action: ['s3:PutObject', 's3:GetObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
         Resource: `${bucketArn}/avatars/*`,
+      },
+      {
+        Sid: 'SweepCheckpoint',
+        Effect: 'Allow',
+        Action: ['s3:GetObject', 's3:PutObject'],
+        Resource: `${bucketArn}/sweep/checkpoint.json`,
       },
     ]);
     for (const arn of [deployed.irsaRoleArn!, deployed.podIdentityRoleArn]) {
@@ -232,43 +247,75 @@ describe('users-api stack deployed to moto through CloudFormation', () => {
     iam.destroy();
   });
 
-  it("serves the contract's calls: conditional PutItem, staging upload, copy to avatars/, delete, readiness", async () => {
+  it("serves the contract's calls: POST /user's upload, conditional PutItem and compensation, the orphan sweep, reads, readiness", async () => {
     const dynamo = new DynamoDBClient(config());
     const s3 = new S3Client(config());
     const Bucket = names.bucketName;
-    await dynamo.send(new DescribeTableCommand({ TableName: names.tableName }));
+    const TableName = names.tableName;
+    // Readiness.
+    await dynamo.send(new DescribeTableCommand({ TableName }));
     await s3.send(new HeadBucketCommand({ Bucket }));
-    const key = `${crypto.randomUUID()}.png`;
-    await s3.send(
-      new PutObjectCommand({ Bucket, Key: `staging/${key}`, Body: 'png bytes', Metadata: { email: 'a@example.com' } }),
-    );
-    const item = {
-      name: { S: 'Test User' },
-      email: { S: 'a@example.com' },
-      avatar_url: { S: `https://${Bucket}.s3.us-east-1.amazonaws.com/avatars/${key}` },
-    };
-    const put = () =>
+    // POST /user: the avatar straight to its final key (time-ordered), then the conditional PutItem.
+    const email = 'a@example.com';
+    const upload = async (key: string) =>
+      s3.send(
+        new PutObjectCommand({ Bucket, Key: key, Body: 'png bytes', ContentType: 'image/png', Metadata: { email } }),
+      );
+    const putItem = (key: string) =>
       dynamo.send(
         new PutItemCommand({
-          TableName: names.tableName,
-          Item: item,
+          TableName,
+          Item: {
+            name: { S: 'Test User' },
+            email: { S: email },
+            avatar_url: { S: `https://${Bucket}.s3.us-east-1.amazonaws.com/${key}` },
+          },
           ConditionExpression: 'attribute_not_exists(email)',
         }),
       );
-    await put();
-    await expect(put()).rejects.toBeInstanceOf(ConditionalCheckFailedException);
+    const first = `avatars/${uuidv7()}.png`;
+    await upload(first);
+    await putItem(first);
+    // A second request with the same email: its object is written, the table refuses it, the request deletes it.
+    const second = `avatars/${uuidv7()}.png`;
+    await upload(second);
+    await expect(putItem(second)).rejects.toBeInstanceOf(ConditionalCheckFailedException);
+    await s3.send(new DeleteObjectCommand({ Bucket, Key: second }));
+    // An orphan: a process that died between the two writes.
+    const orphan = `avatars/${uuidv7()}.png`;
+    await s3.send(new PutObjectCommand({ Bucket, Key: orphan, Body: 'png', Metadata: { email: 'gone@example.com' } }));
+    // GET /users (a Scan), and the object the avatar redirect presigns a GetObject for, with its real Content-Type.
+    const scanned = await dynamo.send(new ScanCommand({ TableName }));
+    expect(scanned.Items?.map((i) => i['avatar_url']?.S)).toEqual([
+      `https://${Bucket}.s3.us-east-1.amazonaws.com/${first}`,
+    ]);
+    expect((await s3.send(new HeadObjectCommand({ Bucket, Key: first }))).ContentType).toBe('image/png');
+    // The orphan sweep: no checkpoint yet, list avatars/ (in creation order), HeadObject for the email, GetItem,
+    // delete what no item references, store the checkpoint.
+    await expect(s3.send(new GetObjectCommand({ Bucket, Key: 'sweep/checkpoint.json' }))).rejects.toMatchObject({
+      name: 'NoSuchKey',
+    });
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket, Prefix: 'avatars/', StartAfter: 'avatars/' }));
+    expect(listed.Contents?.map((o) => o.Key)).toEqual([first, orphan]);
+    const owners: Record<string, boolean> = {};
+    for (const { Key } of listed.Contents ?? []) {
+      const head = await s3.send(new HeadObjectCommand({ Bucket, Key }));
+      const owner = head.Metadata?.['email'];
+      const item = await dynamo.send(
+        new GetItemCommand({ TableName, Key: { email: { S: owner! } }, ConsistentRead: true }),
+      );
+      const referenced = item.Item?.['avatar_url']?.S?.endsWith(`/${Key!}`) === true;
+      owners[Key!] = referenced;
+      if (!referenced) await s3.send(new DeleteObjectCommand({ Bucket, Key }));
+    }
+    expect(owners).toEqual({ [first]: true, [orphan]: false });
     await s3.send(
-      new CopyObjectCommand({
-        Bucket,
-        Key: `avatars/${key}`,
-        CopySource: `${Bucket}/staging/${key}`,
-        ContentType: 'image/png',
-        MetadataDirective: 'REPLACE',
-      }),
+      new PutObjectCommand({ Bucket, Key: 'sweep/checkpoint.json', Body: JSON.stringify({ after: orphan }) }),
     );
-    await s3.send(new DeleteObjectCommand({ Bucket, Key: `staging/${key}` }));
-    const head = await s3.send(new HeadObjectCommand({ Bucket, Key: `avatars/${key}` }));
-    expect(head.ContentType).toBe('image/png');
+    const checkpoint = await s3.send(new GetObjectCommand({ Bucket, Key: 'sweep/checkpoint.json' }));
+    expect(JSON.parse(await checkpoint.Body!.transformToString())).toEqual({ after: orphan });
+    const left = await s3.send(new ListObjectsV2Command({ Bucket, Prefix: 'avatars/' }));
+    expect(left.Contents?.map((o) => o.Key)).toEqual([first]);
     dynamo.destroy();
     s3.destroy();
   });

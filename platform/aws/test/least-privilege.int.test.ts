@@ -10,16 +10,20 @@ import { join } from 'node:path';
 
 import {
   AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteBucketCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
+  PutBucketLifecycleConfigurationCommand,
   PutBucketPolicyCommand,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { toolBin, uniqueName } from '@sre-platform/test-platform';
@@ -27,6 +31,7 @@ import { freePort, startManaged, waitFor, type Managed } from '@sre-platform/tes
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { deployLocal, type DeployedStack } from '../src/deploy-local.ts';
+import { uuidv7 } from './uuidv7.ts';
 
 let moto: Managed;
 let endpoint: string;
@@ -89,40 +94,112 @@ const status = async (call: () => Promise<unknown>): Promise<number> => {
   }
 };
 
+const CHECKPOINT = 'sweep/checkpoint.json';
+
 describe('the users-api policy under IAM enforcement (moto), with the IRSA role assumed by web identity', () => {
-  it("allows the service's S3 calls: staging upload (single and multipart), promotion by copy, reads, deletes, listing", async () => {
+  it("allows POST /user's calls: the direct upload to avatars/ (single and multipart), multipart abort, the compensating delete", async () => {
     const Bucket = deployed.bucketName;
-    const key = `${crypto.randomUUID()}.png`;
-    expect(await status(() => s3.send(new PutObjectCommand({ Bucket, Key: `staging/${key}`, Body: 'png' })))).toBe(200);
-    expect(await status(() => s3.send(new GetObjectCommand({ Bucket, Key: `staging/${key}` })))).toBe(200);
+    const Key = `avatars/${uuidv7()}.png`;
+    const put = () =>
+      s3.send(
+        new PutObjectCommand({ Bucket, Key, Body: 'png', ContentType: 'image/png', Metadata: { email: 'a@x.io' } }),
+      );
+    expect(await status(put)).toBe(200);
+    expect(await status(() => s3.send(new DeleteObjectCommand({ Bucket, Key })))).toBe(200);
+    // Above 5 MiB the upload is multipart: create, parts, complete are all s3:PutObject; a failed one is aborted.
+    const big = `avatars/${uuidv7()}.png`;
+    const upload = await s3.send(new CreateMultipartUploadCommand({ Bucket, Key: big, ContentType: 'image/png' }));
+    const part = await s3.send(
+      new UploadPartCommand({ Bucket, Key: big, UploadId: upload.UploadId!, PartNumber: 1, Body: 'last part' }),
+    );
     expect(
       await status(() =>
-        s3.send(new CopyObjectCommand({ Bucket, Key: `avatars/${key}`, CopySource: `${Bucket}/staging/${key}` })),
+        s3.send(
+          new CompleteMultipartUploadCommand({
+            Bucket,
+            Key: big,
+            UploadId: upload.UploadId!,
+            MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag! }] },
+          }),
+        ),
       ),
     ).toBe(200);
-    expect(await status(() => s3.send(new DeleteObjectCommand({ Bucket, Key: `staging/${key}` })))).toBe(200);
-    expect(await status(() => s3.send(new GetObjectCommand({ Bucket, Key: `avatars/${key}` })))).toBe(200);
-    expect(await status(() => s3.send(new DeleteObjectCommand({ Bucket, Key: `avatars/${key}` })))).toBe(200);
-    expect(await status(() => s3.send(new ListObjectsV2Command({ Bucket, Prefix: 'staging/' })))).toBe(200);
-    const upload = await s3.send(new CreateMultipartUploadCommand({ Bucket, Key: `staging/${key}` }));
+    const failed = await s3.send(new CreateMultipartUploadCommand({ Bucket, Key: `avatars/${uuidv7()}.webp` }));
     expect(
       await status(() =>
-        s3.send(new AbortMultipartUploadCommand({ Bucket, Key: `staging/${key}`, UploadId: upload.UploadId! })),
+        s3.send(new AbortMultipartUploadCommand({ Bucket, Key: failed.Key!, UploadId: failed.UploadId! })),
       ),
     ).toBe(200);
+    expect(await status(() => s3.send(new DeleteObjectCommand({ Bucket, Key: big })))).toBe(200);
   });
 
-  it('refuses everything else: other prefixes, bucket administration', async () => {
+  it("allows the reads and the orphan sweep's calls: list after a checkpoint, HeadObject, GetObject, delete, checkpoint get/put", async () => {
     const Bucket = deployed.bucketName;
+    const Key = `avatars/${uuidv7()}.gif`;
+    await s3.send(new PutObjectCommand({ Bucket, Key, Body: 'gif', Metadata: { email: 'orphan@x.io' } }));
+    // The first sweep finds no checkpoint: 404, not 403 (on AWS, s3:ListBucket is what makes a missing key say so).
+    expect(await status(() => s3.send(new GetObjectCommand({ Bucket, Key: CHECKPOINT })))).toBe(404);
+    const listed = await s3.send(
+      new ListObjectsV2Command({ Bucket, Prefix: 'avatars/', StartAfter: `avatars/${uuidv7(Date.now() - 60_000)}` }),
+    );
+    expect(listed.Contents?.map((o) => o.Key)).toContain(Key);
+    const head = await s3.send(new HeadObjectCommand({ Bucket, Key }));
+    expect(head.Metadata).toEqual({ email: 'orphan@x.io' });
+    expect(await status(() => s3.send(new GetObjectCommand({ Bucket, Key })))).toBe(200); // presigned reads too
+    expect(await status(() => s3.send(new DeleteObjectCommand({ Bucket, Key })))).toBe(200);
+    const checkpoint = JSON.stringify({ after: Key });
+    expect(await status(() => s3.send(new PutObjectCommand({ Bucket, Key: CHECKPOINT, Body: checkpoint })))).toBe(200);
+    const read = await s3.send(new GetObjectCommand({ Bucket, Key: CHECKPOINT }));
+    expect(await read.Body!.transformToString()).toBe(checkpoint);
+  });
+
+  it('refuses the old staging/ prefix, every other key, version deletes and bucket administration', async () => {
+    const Bucket = deployed.bucketName;
+    const key = `${uuidv7()}.png`;
+    // staging/ is gone from the design, and from the policy.
+    expect(await status(() => s3.send(new PutObjectCommand({ Bucket, Key: `staging/${key}`, Body: 'png' })))).toBe(403);
+    expect(await status(() => s3.send(new GetObjectCommand({ Bucket, Key: `staging/${key}` })))).toBe(403);
+    expect(await status(() => s3.send(new DeleteObjectCommand({ Bucket, Key: `staging/${key}` })))).toBe(403);
+    expect(await status(() => s3.send(new CreateMultipartUploadCommand({ Bucket, Key: `staging/${key}` })))).toBe(403);
+    // A copy is GetObject on the source plus PutObject on the target: none into a key outside avatars/.
+    // (moto checks only the target; on AWS a source outside avatars/ and the checkpoint is refused as well.)
+    const { VersionId } = await s3.send(new PutObjectCommand({ Bucket, Key: `avatars/${key}`, Body: 'png' }));
+    expect(
+      await status(() =>
+        s3.send(new CopyObjectCommand({ Bucket, Key: `staging/${key}`, CopySource: `${Bucket}/avatars/${key}` })),
+      ),
+    ).toBe(403);
+    // The checkpoint is one key, read and written, never deleted; nothing else under sweep/.
+    expect(await status(() => s3.send(new DeleteObjectCommand({ Bucket, Key: CHECKPOINT })))).toBe(403);
+    expect(await status(() => s3.send(new PutObjectCommand({ Bucket, Key: 'sweep/other.json', Body: '{}' })))).toBe(
+      403,
+    );
+    expect(await status(() => s3.send(new GetObjectCommand({ Bucket, Key: 'sweep/other.json' })))).toBe(403);
+    // Other keys anywhere.
     expect(await status(() => s3.send(new PutObjectCommand({ Bucket, Key: 'public/x.png', Body: 'png' })))).toBe(403);
     expect(await status(() => s3.send(new PutObjectCommand({ Bucket, Key: 'x.png', Body: 'png' })))).toBe(403);
     expect(await status(() => s3.send(new GetObjectCommand({ Bucket, Key: 'other/x.png' })))).toBe(403);
+    // Versions: a delete leaves the bytes as a noncurrent version (the lifecycle expires them); the role can neither
+    // destroy nor read history.
+    expect(VersionId).toBeDefined();
+    const deleted = await s3.send(new DeleteObjectCommand({ Bucket, Key: `avatars/${key}` }));
+    expect(deleted.DeleteMarker).toBe(true);
+    expect(await status(() => s3.send(new DeleteObjectCommand({ Bucket, Key: `avatars/${key}`, VersionId })))).toBe(
+      403,
+    );
+    expect(await status(() => s3.send(new GetObjectCommand({ Bucket, Key: `avatars/${key}`, VersionId })))).toBe(403);
+    // Bucket administration.
     expect(await status(() => s3.send(new DeleteBucketCommand({ Bucket })))).toBe(403);
     expect(
       await status(() =>
         s3.send(
           new PutBucketPolicyCommand({ Bucket, Policy: JSON.stringify({ Version: '2012-10-17', Statement: [] }) }),
         ),
+      ),
+    ).toBe(403);
+    expect(
+      await status(() =>
+        s3.send(new PutBucketLifecycleConfigurationCommand({ Bucket, LifecycleConfiguration: { Rules: [] } })),
       ),
     ).toBe(403);
   });

@@ -66,16 +66,12 @@ describe('cdk-nag AwsSolutions', () => {
     });
   }
 
-  it('the acknowledgments are exactly: the two prefix-scoped object grants, and S1 without a log bucket', () => {
+  it('the acknowledgments are exactly: the avatars/ object grant, and S1 without a log bucket', () => {
     const ids = (o: Partial<UsersApiSettings>) =>
       acknowledgments(buildApp({ ...DEFAULT_SETTINGS, ...o }).app)
         .map((a) => a.id.replace(/<AvatarBucket[0-9A-F]+\.Arn>/, '<bucket>'))
         .sort();
-    expect(ids({})).toEqual([
-      'AwsSolutions-IAM5[Resource::<bucket>/avatars/*]',
-      'AwsSolutions-IAM5[Resource::<bucket>/staging/*]',
-      'AwsSolutions-S1',
-    ]);
+    expect(ids({})).toEqual(['AwsSolutions-IAM5[Resource::<bucket>/avatars/*]', 'AwsSolutions-S1']);
     expect(ids({ accessLogsBucketName: 'org-access-logs' })).not.toContain('AwsSolutions-S1');
   });
 

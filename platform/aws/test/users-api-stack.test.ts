@@ -4,7 +4,9 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 
+import { LIFECYCLE_RULES } from '../../../services/users-api/scripts/ensure-resources.ts';
 import { buildApp, DEFAULT_SETTINGS, settingsFromContext, type UsersApiSettings } from '../src/app.ts';
+import { toApiLifecycleRule } from '../src/deploy-local.ts';
 import { CONTRACT_ACTIONS } from '../src/users-api-stack.ts';
 
 const ISSUER = 'oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE';
@@ -20,6 +22,7 @@ const roleId = (t: Template, prefix: string) =>
   Object.keys(t.findResources('AWS::IAM::Role')).find((id) => id.startsWith(prefix))!;
 const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 const objectsOf = (id: string, prefix: string) => ({ 'Fn::Join': ['', [arnOf(id), `/${prefix}*`]] });
+const objectOf = (id: string, key: string) => ({ 'Fn::Join': ['', [arnOf(id), `/${key}`]] });
 
 describe('users-api stack', () => {
   it('declares only plain CloudFormation resources: no assets, custom resources, Lambdas, parameters or rules', () => {
@@ -62,7 +65,7 @@ describe('users-api stack', () => {
     });
   });
 
-  it('the bucket: SSE-S3, versioned, public access blocked, owner-enforced, staging expiry and multipart abort', () => {
+  it('the bucket: SSE-S3, versioned, public access blocked, owner-enforced; lifecycle: multipart abort, noncurrent expiry', () => {
     const t = template({ bucketName: 'avatars-example' });
     t.hasResourceProperties('AWS::S3::Bucket', {
       BucketName: 'avatars-example',
@@ -78,22 +81,36 @@ describe('users-api stack', () => {
       },
       OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
       LifecycleConfiguration: {
-        Rules: Match.arrayWith([
-          Match.objectEquals({
-            Id: 'expire-staging',
-            Status: 'Enabled',
-            Prefix: 'staging/',
-            ExpirationInDays: 1,
-            NoncurrentVersionExpiration: { NoncurrentDays: 1 },
-          }),
-          Match.objectEquals({
+        // Exactly these rules: no staging/ expiry (the two-call design writes no staging object), and every
+        // prefix the service writes in a versioned bucket has its noncurrent versions expired.
+        Rules: [
+          {
             Id: 'abort-incomplete-multipart-uploads',
             Status: 'Enabled',
             AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
-          }),
-        ]),
+          },
+          {
+            Id: 'expire-noncurrent-avatars',
+            Status: 'Enabled',
+            Prefix: 'avatars/',
+            NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+          },
+          {
+            Id: 'expire-noncurrent-sweep-checkpoint',
+            Status: 'Enabled',
+            Prefix: 'sweep/checkpoint.json',
+            NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+          },
+        ],
       },
     });
+  });
+
+  it("the emulator buckets of users-api's tests and `make up` (scripts/ensure-resources.ts) get the same lifecycle rules", () => {
+    const bucket = Object.values(template().findResources('AWS::S3::Bucket'))[0] as {
+      Properties: { LifecycleConfiguration: { Rules: Parameters<typeof toApiLifecycleRule>[0][] } };
+    };
+    expect(LIFECYCLE_RULES).toEqual(bucket.Properties.LifecycleConfiguration.Rules.map(toApiLifecycleRule));
   });
 
   it('the bucket policy denies every request not made over TLS, on the bucket and its objects', () => {
@@ -115,7 +132,7 @@ describe('users-api stack', () => {
     });
   });
 
-  it("grants exactly the contract's actions on exactly the table, the bucket and its two prefixes", () => {
+  it("grants exactly the contract's actions on exactly the table, the bucket, avatars/ and the sweep checkpoint", () => {
     const t = template({ oidcIssuer: ISSUER });
     const b = bucketId(t);
     t.hasResourceProperties('AWS::IAM::ManagedPolicy', {
@@ -130,16 +147,16 @@ describe('users-api stack', () => {
           },
           { Sid: 'AvatarBucketList', Effect: 'Allow', Action: 's3:ListBucket', Resource: arnOf(b) },
           {
-            Sid: 'StagingObjects',
-            Effect: 'Allow',
-            Action: ['s3:PutObject', 's3:GetObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
-            Resource: objectsOf(b, 'staging/'),
-          },
-          {
             Sid: 'AvatarObjects',
             Effect: 'Allow',
-            Action: ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'],
+            Action: ['s3:PutObject', 's3:GetObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
             Resource: objectsOf(b, 'avatars/'),
+          },
+          {
+            Sid: 'SweepCheckpoint',
+            Effect: 'Allow',
+            Action: ['s3:GetObject', 's3:PutObject'],
+            Resource: objectOf(b, 'sweep/checkpoint.json'),
           },
         ],
       }),

@@ -1,7 +1,7 @@
 // Creates the users table and the avatar bucket when they are missing: for `make up` and the benchmark,
 // against the local emulator only (AWS_ENDPOINT_URL is required). Real accounts get them from the IaC
 // (platform/aws), with encryption, versioning, the TLS-only policy and the lifecycle rules; this is the
-// same names and keys, nothing more, until `make up` deploys that template to the emulator.
+// same names, keys and lifecycle rules, nothing more, until `make up` deploys that template to the emulator.
 //   AWS_ENDPOINT_URL=http://127.0.0.1:5000 node services/users-api/scripts/ensure-resources.ts
 import {
   CreateTableCommand,
@@ -14,7 +14,33 @@ import {
   HeadBucketCommand,
   PutBucketLifecycleConfigurationCommand,
   S3Client,
+  type LifecycleRule,
 } from '@aws-sdk/client-s3';
+
+/**
+ * The stack's lifecycle rules (platform/aws/src/users-api-stack.ts) as the S3 API spells them; a test there
+ * (users-api-stack.test.ts) fails when the two differ. No rule expires avatars/: orphans are the sweep's to delete.
+ */
+export const LIFECYCLE_RULES: LifecycleRule[] = [
+  {
+    ID: 'abort-incomplete-multipart-uploads',
+    Status: 'Enabled',
+    Filter: { Prefix: '' },
+    AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+  },
+  {
+    ID: 'expire-noncurrent-avatars',
+    Status: 'Enabled',
+    Filter: { Prefix: 'avatars/' },
+    NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+  },
+  {
+    ID: 'expire-noncurrent-sweep-checkpoint',
+    Status: 'Enabled',
+    Filter: { Prefix: 'sweep/checkpoint.json' },
+    NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+  },
+];
 
 export interface Resources {
   endpoint: string;
@@ -63,21 +89,12 @@ export async function ensureResources(r: Resources): Promise<void> {
       const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
       if (status !== 404) throw err;
       await s3.send(new CreateBucketCommand({ Bucket: r.bucket }));
-      // The contract's backstop: staging objects and unfinished multipart uploads expire after a day.
+      // The stack's rules: unfinished multipart uploads aborted after a day, non-current versions expired (inert
+      // here, where the bucket is not versioned, and kept so the emulator bucket says what the real one does).
       await s3.send(
         new PutBucketLifecycleConfigurationCommand({
           Bucket: r.bucket,
-          LifecycleConfiguration: {
-            Rules: [
-              {
-                ID: 'expire-staging',
-                Status: 'Enabled',
-                Filter: { Prefix: 'staging/' },
-                Expiration: { Days: 1 },
-                AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
-              },
-            ],
-          },
+          LifecycleConfiguration: { Rules: LIFECYCLE_RULES },
         }),
       );
     }
