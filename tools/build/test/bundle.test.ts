@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { bundle } from '../bundle.ts';
+import { asciiOnly, bundle } from '../bundle.ts';
 
 let out: string;
 beforeAll(async () => {
@@ -36,5 +36,20 @@ describe('bundle', () => {
     expect(stderr).toContain('fixture failure');
     expect(stderr).not.toMatch(/src\/main\.ts/);
     expect(stderr).toMatch(/main\.bundle\.js:\d+/);
+  });
+
+  it('writes ASCII only (V8 keeps such a source in one byte a character), strings unchanged', () => {
+    expect(readFileSync(join(out, 'main.bundle.js'), 'utf8')).not.toMatch(/[\u0080-\uffff]/);
+    expect(run('main.js')).toContain('fixture says “naïve”');
+  });
+});
+
+describe('asciiOnly', () => {
+  it('replaces non-ASCII characters of comments one UTF-16 unit for one, so columns stay', () => {
+    expect(asciiOnly('a; // request’s 😀\n/* é\n * ü */ b;')).toBe('a; // request?s ??\n/* ?\n * ? */ b;');
+  });
+
+  it('refuses a non-ASCII character outside a comment', () => {
+    expect(() => asciiOnly('const s = "é";')).toThrow(/outside a comment/);
   });
 });
