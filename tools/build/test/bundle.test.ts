@@ -31,6 +31,12 @@ describe('bundle', () => {
     expect(stderr).toMatch(/tools\/build\/test\/fixture\/src\/main\.ts:4:\d+/);
   });
 
+  it("keeps the header of Node's own errors (with their code) and maps their frames in our sources", () => {
+    const stderr = run('node-error.js');
+    expect(stderr).toContain('RangeError [ERR_OUT_OF_RANGE]: The value of "size" is out of range.');
+    expect(stderr).toMatch(/at allocate \(\/.*tools\/build\/test\/fixture\/src\/node-error\.ts:4:\d+\)/);
+  });
+
   it('names only the bundle without the loader (what the loader adds)', () => {
     const stderr = run('main.bundle.js');
     expect(stderr).toContain('fixture failure');
