@@ -9,9 +9,9 @@
 //   "srePlatform": { "bundle": { "entries": { "main": "src/main.ts", "deployctl": "src/cli/main.ts" },
 //                                "external": ["some-native-addon"] } }
 // entries default to { "main": "src/main.ts" }; each becomes <out>/<name>.bundle.js (+ .js.map), started by
-// <out>/<name>.js, a loader that turns Node's source maps on (for our code: see ownSourceMapsOnly) and imports it:
-// through node:module's setSourceMapsSupport rather than --enable-source-maps, which cost each service about 10 MiB
-// more resident memory for the same mapped stack traces (tools/README.md, measured). external adds to
+// <out>/<name>.js, a loader that maps stack traces to our sources (for our code: see ownSourceMapsOnly), reading the
+// map only when a stack trace first names the bundle (loader(): Node's own support, --enable-source-maps or
+// setSourceMapsSupport, indexes it at load, which costs an idle service megabytes), and imports it. external adds to
 // ALWAYS_EXTERNAL. Whatever stays external and is reached is copied, with its production dependencies, into
 // <out>/node_modules from the installed tree (the lockfile's versions), and nothing else: <out> is the whole
 // runtime tree. <out>/bundle.json records what was built (entries, externals, version, esbuild's inputs).
@@ -189,6 +189,11 @@ export async function bundle(
           : "var __sre_import_meta_url = require('node:url').pathToFileURL(__filename).href;",
     },
   });
+  for (const file of Object.keys(result.metafile.outputs))
+    if (file.endsWith('.js')) {
+      const path = join(ROOT, file);
+      writeFileSync(path, asciiOnly(readFileSync(path, 'utf8'), file));
+    }
   // esbuild leaves an import external either because settings.external says so, or because it is a require()
   // in a try/catch of a package that is not installed (ws's optional bufferutil): only the former are copied.
   const imported = externalsOf(result.metafile);
@@ -244,18 +249,96 @@ export async function bundle(
 }
 
 /**
- * `<name>.js`, what images and `node <out>/<name>.js` start: source maps on, then the bundle. Support turned on
- * before the bundle loads covers it (its linked map is read when it is compiled); node_modules and code from eval
- * or new Function stay unmapped, as the bundle maps only our own sources anyway.
+ * The bundle's text with every non-ASCII character of its comments replaced by '?'. esbuild escapes non-ASCII
+ * characters in strings, templates, regular expressions and identifiers (charset ascii, its default) but keeps them
+ * in the comments it preserves (undici's say `request’s`); one such character above U+00FF makes V8 hold the whole
+ * source as a two-byte string: for webhook-app's 4 MB bundle, 4 MiB more resident memory in each thread that loads it
+ * (measured with tools/build/bench/lean.bench.ts). One UTF-16 unit for one, so the source map's columns stay right.
+ * Throws on a non-ASCII character outside a comment, which esbuild should not have left.
+ */
+export function asciiOnly(text: string, file = 'bundle'): string {
+  return text.replace(/[\u0080-\uffff]/g, (char, offset: number) => {
+    const line = text.slice(text.lastIndexOf('\n', offset) + 1, offset);
+    if (!/\/\/|\/\*|^\s*\*/.test(line))
+      throw new Error(`bundle: ${file} has a non-ASCII character outside a comment: ${line.slice(-80)}${char}`);
+    return '?';
+  });
+}
+
+/**
+ * `<name>.js`, what images and `node <out>/<name>.js` start: a stack-trace formatter that names our sources, then
+ * the bundle. Node's own support (setSourceMapsSupport, --enable-source-maps) reads and indexes a module's map when
+ * the module is compiled: for a bundle that is a loop over each of its millions of characters (the line lengths Node
+ * keeps for coverage), which V8 optimises at start-up, paging in its optimising compilers: 7 MiB more resident memory
+ * for an idle payment-provider and 25 ms later ready than without maps (measured, tools/build/bench/lean.bench.ts).
+ * This formatter reads the map with node:module's SourceMap the first time a stack trace names the bundle, and
+ * formats frames as Node's does with source maps on (lib/internal/source_map/prepare_stack_trace.js, Node 24):
+ * mapped frames `at name (source:line:column)`, every other frame as V8 writes it. A stack formatted before then
+ * costs nothing; an error's stack is formatted when read (a log line, an uncaught exception).
  */
 export function loader(name: string): string {
-  return [
-    `// Starts ${name}.bundle.js with Node's source maps on, so that stack traces name our sources (tools/build/bundle.ts).`,
-    "import { setSourceMapsSupport } from 'node:module';",
-    'setSourceMapsSupport(true);',
-    `await import('./${name}.bundle.js');`,
-    '',
-  ].join('\n');
+  return `// Starts ${name}.bundle.js with stack traces mapped to our sources through its map, read the first time a stack
+// trace names the bundle (tools/build/bundle.ts, loader()).
+import { readFileSync } from 'node:fs';
+import { SourceMap } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const bundle = new URL('./${name}.bundle.js', import.meta.url).href;
+let map;
+function sourceMap() {
+  if (map === undefined) {
+    try {
+      const payload = JSON.parse(readFileSync(fileURLToPath(\`\${bundle}.map\`), 'utf8'));
+      // Absolute, as Node's own support makes them: relative to the map, which lies beside the bundle.
+      payload.sources = payload.sources.map((source) => new URL((payload.sourceRoot ?? '') + source, bundle).href);
+      map = new SourceMap(payload);
+    } catch {
+      map = null;
+    }
+  }
+  return map;
+}
+
+// Node's errors read "TypeError [ERR_X]: ..." (their prototype answers to Node's internal kIsNodeError).
+function isNodeError(error) {
+  for (let o = error; o; o = Object.getPrototypeOf(o))
+    if (Object.getOwnPropertySymbols(o).some((s) => s.description === 'kIsNodeError')) return true;
+  return false;
+}
+
+function frame(site, caller) {
+  if (site.getFileName() !== bundle) return \`\${site}\`;
+  const sm = sourceMap();
+  if (!sm) return \`\${site}\`;
+  const { originalSource, originalLine, originalColumn } = sm.findEntry(site.getLineNumber() - 1, site.getColumnNumber() - 1);
+  if (originalSource === undefined || originalLine === undefined || originalColumn === undefined) return \`\${site}\`;
+  // The name esbuild's map keeps for the enclosing function, else the one at the caller's site in the bundle.
+  let name = sm.findEntry(site.getEnclosingLineNumber() - 1, site.getEnclosingColumnNumber() - 1).name;
+  if (!name && caller && caller.getFileName() === bundle)
+    name = sm.findEntry(caller.getLineNumber() - 1, caller.getColumnNumber() - 1).name;
+  const source = originalSource.startsWith('file://') ? fileURLToPath(originalSource) : originalSource;
+  const prefix = site.isAsync() ? 'async ' : site.isConstructor() ? 'new ' : '';
+  const typeName = site.getTypeName();
+  const namePrefix = typeName !== null && typeName !== 'global' ? \`\${typeName}.\` : '';
+  const fnName = site.getFunctionName() ?? site.getMethodName();
+  return \`\${prefix}\${namePrefix}\${name || fnName || '<anonymous>'} (\${source}:\${originalLine + 1}:\${originalColumn + 1})\`;
+}
+
+Error.prepareStackTrace = (error, trace) => {
+  const head = isNodeError(error)
+    ? \`\${error.name} [\${error.code}]: \${error.message}\`
+    : Error.prototype.toString.call(error);
+  return head + trace.map((site, i) => {
+    try {
+      return \`\\n    at \${frame(site, trace[i + 1])}\`;
+    } catch {
+      return \`\\n    at \${site}\`;
+    }
+  }).join('');
+};
+
+await import('./${name}.bundle.js');
+`;
 }
 
 /** The external packages the outputs import (builtins excluded). */

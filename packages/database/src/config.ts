@@ -14,19 +14,3 @@ export const databaseConfigProperties = {
   DATABASE_RETRY_INITIAL_MS: Type.Integer({ minimum: 1, maximum: 60_000, default: 100 }),
   DATABASE_RETRY_MAX_MS: Type.Integer({ minimum: 1, maximum: 300_000, default: 1000 }),
 };
-
-/** What openDatabase needs, from a config that spreads databaseConfigProperties. */
-export function databaseOptions(config: {
-  DATABASE_URL?: string | undefined;
-  DATA_DIR?: string | undefined;
-  DATABASE_POOL_SIZE: number;
-  DATABASE_RETRY_INITIAL_MS: number;
-  DATABASE_RETRY_MAX_MS: number;
-}) {
-  return {
-    url: config.DATABASE_URL,
-    dataDir: config.DATA_DIR,
-    poolSize: config.DATABASE_POOL_SIZE,
-    retry: { initialMs: config.DATABASE_RETRY_INITIAL_MS, maxMs: config.DATABASE_RETRY_MAX_MS },
-  };
-}

@@ -101,7 +101,8 @@ export async function migrate(db: Database, name: string, statements: readonly s
 }
 
 export { GroupCommit, type GroupCommitOptions } from './group-commit.ts';
-export { databaseConfigProperties, databaseOptions } from './config.ts';
+export { databaseConfigProperties } from './config.ts';
+export { databaseOptions } from './options.ts';
 export { databaseUnavailable } from './unavailable.ts';
 export {
   DatabaseStartup,

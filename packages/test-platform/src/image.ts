@@ -150,7 +150,7 @@ export function describeImage(spec: ImageSpec): void {
       const runtime = stages.at(-1)!;
       // Nothing from the build context: only the bundle's directory (its code, maps and kept node_modules).
       expect(runtime.filter((l) => l.startsWith('COPY '))).toEqual(['COPY --from=build /out ./']);
-      // Source maps: main.js, the bundle's loader, turns them on; the flag would cost about 10 MiB more (bundle.ts).
+      // Source maps: main.js, the bundle's loader, maps stack traces; the flag would cost about 10 MiB more (bundle.ts).
       expect(runtime.find((l) => l.startsWith('ENV '))).not.toMatch(/--enable-source-maps\b/);
       expect(runtime.find((l) => l.startsWith('ENV '))).toMatch(/NODE_ENV=production\b/);
       expect(runtime.at(-1)).toBe('CMD ["main.js"]');

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '@sre-platform/service-kit';
 
 import type { Config } from './config.ts';
-import { createDelivery, type Delivery, type DeliveryMetrics } from './delivery.ts';
+import type { Delivery, DeliveryMetrics } from './delivery.ts';
 import { applyFromThread, type FromThread, type ThreadData, type ToThread } from './delivery-protocol.ts';
 import type { Outbox } from './adapters/outbox.ts';
 
@@ -39,7 +39,18 @@ export class WakeThrottle {
   }
 }
 
-export function inProcessRunner(config: Config, outbox: Outbox, metrics: DeliveryMetrics, log: Logger): DeliveryRunner {
+/**
+ * The worker in this thread (PGlite). Imports the delivery code (with undici, Rocket.Chat's client) only here: with
+ * PostgreSQL it runs in the thread, and the main thread never loads it (about 9 MiB of resident memory in the bundle,
+ * tools/build/bench/lean.bench.ts).
+ */
+export async function inProcessRunner(
+  config: Config,
+  outbox: Outbox,
+  metrics: DeliveryMetrics,
+  log: Logger,
+): Promise<DeliveryRunner> {
+  const { createDelivery } = await import('./delivery.ts');
   const delivery = createDelivery(config, outbox, metrics, log);
   const throttle = new WakeThrottle(config.delivery.wakeWindowMs, () => {
     delivery.wake();

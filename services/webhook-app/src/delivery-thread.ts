@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 
 import { databaseOptions, openDatabase } from '@sre-platform/database';
-import { createLogger } from '@sre-platform/service-kit';
+import { createLogger } from '@sre-platform/service-kit/logger';
 
 import { createDelivery } from './delivery.ts';
 import { metricsToMain, type FromThread, type ThreadData, type ToThread } from './delivery-protocol.ts';

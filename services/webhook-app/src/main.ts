@@ -35,7 +35,7 @@ runMain(NAME, async () => {
   const worker =
     db.kind === 'postgres'
       ? threadRunner(config, deliveryMetrics(metrics), log)
-      : inProcessRunner(config, outbox, deliveryMetrics(metrics), log);
+      : await inProcessRunner(config, outbox, deliveryMetrics(metrics), log);
   registerRoutes(service.app, {
     outbox,
     metrics,

@@ -2,8 +2,9 @@
 // before issue 17) against the esbuild bundle (tools/build/bundle.ts, what the images run now), interleaved in
 // the same run: time from spawn to /readyz 200, and resident memory once idle. The bundle runs with
 // --no-experimental-strip-types (it could not load a .ts file): as its image starts it (main.js, the loader that
-// turns source maps on, with the NODE_OPTIONS its Dockerfile sets), with source maps turned on by
-// --enable-source-maps instead (what the images did before), and without source maps (main.bundle.js itself).
+// maps stack traces to our sources, with the NODE_OPTIONS and MALLOC_ARENA_MAX its Dockerfile sets), with source
+// maps turned on by --enable-source-maps instead (what the images did before), without source maps
+// (main.bundle.js itself), and as the image but with glibc's default number of malloc arenas.
 //
 // Targets (issue 17): idle under 70 MiB and ready under 500 ms for every service. deployment-api runs against
 // its own local control plane (one Deployment; its 1,000-Deployment figure is deployment-api.bench.ts's).
@@ -34,6 +35,7 @@ interface Variant {
   name: string;
   cwd: string;
   args: string[];
+  env?: Record<string, string>;
 }
 
 /** Every service with a Dockerfile: the images (BENCH_SERVICES=a,b for some). */
@@ -111,7 +113,7 @@ async function measure(variant: Variant, env: Record<string, string>): Promise<{
   const t0 = performance.now();
   const child = spawn(process.execPath, variant.args, {
     cwd: variant.cwd,
-    env: { ...process.env, ...env, PORT: String(port), API_PORT: String(apiPort), NODE_OPTIONS: '' },
+    env: { ...process.env, ...env, ...variant.env, PORT: String(port), API_PORT: String(apiPort), NODE_OPTIONS: '' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';
@@ -144,11 +146,19 @@ try {
     const dockerfile = readFileSync(join(ROOT, 'services', service, 'Dockerfile'), 'utf8');
     const imageOptions = (/NODE_OPTIONS=(?:"([^"]*)"|(\S+))/.exec(dockerfile) ?? []).slice(1).find(Boolean) ?? '';
     const imageFlags = ['--no-experimental-strip-types', ...imageOptions.split(' ').filter(Boolean)];
+    const arenas = /\bMALLOC_ARENA_MAX=(\d+)/.exec(dockerfile)?.[1];
+    const imageEnv: Record<string, string> = arenas ? { MALLOC_ARENA_MAX: arenas } : {};
     const variants: Variant[] = [
       { name: 'ts', cwd: ROOT, args: [entry] },
-      { name: 'bundle', cwd: dir, args: [...imageFlags, 'main.js'] },
-      { name: 'bundle, maps by flag', cwd: dir, args: [...imageFlags, '--enable-source-maps', 'main.bundle.js'] },
-      { name: 'bundle, no source maps', cwd: dir, args: [...imageFlags, 'main.bundle.js'] },
+      { name: 'bundle', cwd: dir, args: [...imageFlags, 'main.js'], env: imageEnv },
+      {
+        name: 'bundle, maps by flag',
+        cwd: dir,
+        args: [...imageFlags, '--enable-source-maps', 'main.bundle.js'],
+        env: imageEnv,
+      },
+      { name: 'bundle, no source maps', cwd: dir, args: [...imageFlags, 'main.bundle.js'], env: imageEnv },
+      ...(arenas ? [{ name: 'bundle, default arenas', cwd: dir, args: [...imageFlags, 'main.js'] }] : []),
     ];
     const env = await environment(service);
     const seen = new Map<string, { readyMs: number[]; rss: number[] }>(

@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { bundle } from '../bundle.ts';
+import { asciiOnly, bundle } from '../bundle.ts';
 
 let out: string;
 beforeAll(async () => {
@@ -31,10 +31,31 @@ describe('bundle', () => {
     expect(stderr).toMatch(/tools\/build\/test\/fixture\/src\/main\.ts:4:\d+/);
   });
 
+  it("keeps the header of Node's own errors (with their code) and maps their frames in our sources", () => {
+    const stderr = run('node-error.js');
+    expect(stderr).toContain('RangeError [ERR_OUT_OF_RANGE]: The value of "size" is out of range.');
+    expect(stderr).toMatch(/at allocate \(\/.*tools\/build\/test\/fixture\/src\/node-error\.ts:4:\d+\)/);
+  });
+
   it('names only the bundle without the loader (what the loader adds)', () => {
     const stderr = run('main.bundle.js');
     expect(stderr).toContain('fixture failure');
     expect(stderr).not.toMatch(/src\/main\.ts/);
     expect(stderr).toMatch(/main\.bundle\.js:\d+/);
+  });
+
+  it('writes ASCII only (V8 keeps such a source in one byte a character), strings unchanged', () => {
+    expect(readFileSync(join(out, 'main.bundle.js'), 'utf8')).not.toMatch(/[\u0080-\uffff]/);
+    expect(run('main.js')).toContain('fixture says “naïve”');
+  });
+});
+
+describe('asciiOnly', () => {
+  it('replaces non-ASCII characters of comments one UTF-16 unit for one, so columns stay', () => {
+    expect(asciiOnly('a; // request’s 😀\n/* é\n * ü */ b;')).toBe('a; // request?s ??\n/* ?\n * ? */ b;');
+  });
+
+  it('refuses a non-ASCII character outside a comment', () => {
+    expect(() => asciiOnly('const s = "é";')).toThrow(/outside a comment/);
   });
 });
