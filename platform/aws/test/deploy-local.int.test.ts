@@ -37,6 +37,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { awsClientConfig, moto, uniqueName } from '@sre-platform/test-platform';
+import { v7 as uuidv7 } from 'uuid';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { DEFAULT_SETTINGS, synthTemplate } from '../src/app.ts';
@@ -47,7 +48,6 @@ import {
   type DeployedStack,
   type Template,
 } from '../src/deploy-local.ts';
-import { uuidv7 } from './uuidv7.ts';
 
 const names = { stackName: uniqueName('users-api'), tableName: uniqueName('users'), bucketName: uniqueName('avatars') };
 let deployed: DeployedStack;

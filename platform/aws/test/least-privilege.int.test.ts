@@ -28,10 +28,10 @@ import {
 import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { toolBin, uniqueName } from '@sre-platform/test-platform';
 import { freePort, startManaged, waitFor, type Managed } from '@sre-platform/test-platform/process';
+import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { deployLocal, type DeployedStack } from '../src/deploy-local.ts';
-import { uuidv7 } from './uuidv7.ts';
 
 let moto: Managed;
 let endpoint: string;
@@ -140,7 +140,11 @@ describe('the users-api policy under IAM enforcement (moto), with the IRSA role 
     // The first sweep finds no checkpoint: 404, not 403 (on AWS, s3:ListBucket is what makes a missing key say so).
     expect(await status(() => s3.send(new GetObjectCommand({ Bucket, Key: CHECKPOINT })))).toBe(404);
     const listed = await s3.send(
-      new ListObjectsV2Command({ Bucket, Prefix: 'avatars/', StartAfter: `avatars/${uuidv7(Date.now() - 60_000)}` }),
+      new ListObjectsV2Command({
+        Bucket,
+        Prefix: 'avatars/',
+        StartAfter: `avatars/${uuidv7({ msecs: Date.now() - 60_000 })}`,
+      }),
     );
     expect(listed.Contents?.map((o) => o.Key)).toContain(Key);
     const head = await s3.send(new HeadObjectCommand({ Bucket, Key }));

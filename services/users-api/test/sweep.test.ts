@@ -1,5 +1,6 @@
 // The orphan sweep's decisions, case by case: what it does with one object, which keys a run judges, and how far
 // its checkpoint moves.
+import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
 
 import {
@@ -23,10 +24,7 @@ const user = (key: string) => ({
   avatar_url: avatarUrl(settings.bucket, settings.region, key),
 });
 /** An avatar key made at `ms` (a UUIDv7 with that time). */
-const keyAt = (ms: number) => {
-  const hex = ms.toString(16).padStart(12, '0');
-  return `avatars/${hex.slice(0, 8)}-${hex.slice(8)}-7abc-8def-0123456789ab.png`;
-};
+const keyAt = (ms: number) => newAvatarKey(png, uuidv7({ msecs: ms })).key;
 
 describe('decide', () => {
   it('keeps an object its owner references', () => {
