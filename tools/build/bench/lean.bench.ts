@@ -105,9 +105,21 @@ async function environment(service: string): Promise<Record<string, string>> {
   };
 }
 
-const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+/**
+ * Resident memory, and the part of it that is the process's own (RssAnon: its heaps, the bundle's source, its
+ * stacks). The rest is file pages, almost all of them the node binary's: clean, shared through the page cache with
+ * every process that maps the same file (on a Kubernetes node, every container started from the same base layer).
+ */
+function memoryMiB(pid: number): { rss: number; anon: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)![1]);
+  return { rss: kib('VmRSS') / 1024, anon: kib('RssAnon') / 1024 };
+}
 
-async function measure(variant: Variant, env: Record<string, string>): Promise<{ readyMs: number; rss: number }> {
+async function measure(
+  variant: Variant,
+  env: Record<string, string>,
+): Promise<{ readyMs: number; rss: number; anon: number }> {
   const port = await freePort();
   const apiPort = await freePort();
   const t0 = performance.now();
@@ -128,7 +140,7 @@ async function measure(variant: Variant, env: Record<string, string>): Promise<{
     if (!ready.ok) throw new Error(`${variant.name}: not ready: ${ready.last}\n${err}`);
     const readyMs = performance.now() - t0;
     await new Promise((r) => setTimeout(r, IDLE_MS));
-    return { readyMs, rss: rssMiB(child.pid!) };
+    return { readyMs, ...memoryMiB(child.pid!) };
   } finally {
     child.kill('SIGTERM');
     await exited;
@@ -161,8 +173,8 @@ try {
       ...(arenas ? [{ name: 'bundle, default arenas', cwd: dir, args: [...imageFlags, 'main.js'] }] : []),
     ];
     const env = await environment(service);
-    const seen = new Map<string, { readyMs: number[]; rss: number[] }>(
-      variants.map((v) => [v.name, { readyMs: [], rss: [] }]),
+    const seen = new Map<string, { readyMs: number[]; rss: number[]; anon: number[] }>(
+      variants.map((v) => [v.name, { readyMs: [], rss: [], anon: [] }]),
     );
     for (let round = 0; round < ROUNDS; round++) {
       // Interleaved, and the order turned each round, so that neither variant always runs on a warmer machine.
@@ -171,6 +183,7 @@ try {
         const m = await measure(v, env);
         seen.get(v.name)!.readyMs.push(m.readyMs);
         seen.get(v.name)!.rss.push(m.rss);
+        seen.get(v.name)!.anon.push(m.anon);
       }
     }
     const ts = seen.get('ts')!;
@@ -178,7 +191,7 @@ try {
       const s = seen.get(v.name)!;
       out(
         `${service.padEnd(18)} ${v.name.padEnd(22)} ready p50 ${median(s.readyMs).toFixed(0).padStart(5)} ms` +
-          `  idle RSS p50 ${median(s.rss).toFixed(0).padStart(4)} MiB` +
+          `  idle RSS p50 ${median(s.rss).toFixed(0).padStart(4)} MiB (own ${median(s.anon).toFixed(0).padStart(3)})` +
           (v.name === 'ts'
             ? ''
             : `  (vs ts: ready ${(median(s.readyMs) / median(ts.readyMs)).toFixed(2)}x, RSS ${(median(s.rss) / median(ts.rss)).toFixed(2)}x)`),
