@@ -316,6 +316,7 @@ interface CfnLifecycleRule {
   Status: 'Enabled' | 'Disabled';
   Prefix?: string;
   ExpirationInDays?: number;
+  ExpiredObjectDeleteMarker?: boolean;
   NoncurrentVersionExpiration?: { NoncurrentDays: number };
   AbortIncompleteMultipartUpload?: { DaysAfterInitiation: number };
 }
@@ -327,16 +328,23 @@ export function toApiLifecycleRule(rule: CfnLifecycleRule): LifecycleRule {
     'Status',
     'Prefix',
     'ExpirationInDays',
+    'ExpiredObjectDeleteMarker',
     'NoncurrentVersionExpiration',
     'AbortIncompleteMultipartUpload',
   ]);
   const unknown = Object.keys(rule).filter((k) => !known.has(k));
   if (unknown.length > 0) throw new Error(`lifecycle rule ${rule.Id ?? ''}: no translation for ${unknown.join(', ')}`);
+  // Both live in the API's one Expiration element, which takes one or the other (S3 refuses the pair).
+  if (rule.ExpirationInDays && rule.ExpiredObjectDeleteMarker)
+    throw new Error(
+      `lifecycle rule ${rule.Id ?? ''}: ExpirationInDays and ExpiredObjectDeleteMarker exclude each other`,
+    );
   return {
     ...(rule.Id ? { ID: rule.Id } : {}),
     Status: rule.Status,
     Filter: { Prefix: rule.Prefix ?? '' },
     ...(rule.ExpirationInDays ? { Expiration: { Days: rule.ExpirationInDays } } : {}),
+    ...(rule.ExpiredObjectDeleteMarker ? { Expiration: { ExpiredObjectDeleteMarker: true } } : {}),
     ...(rule.NoncurrentVersionExpiration
       ? { NoncurrentVersionExpiration: { NoncurrentDays: rule.NoncurrentVersionExpiration.NoncurrentDays } }
       : {}),

@@ -119,9 +119,12 @@ export class UsersApiStack extends Stack {
         {
           // Versioning keeps overwritten or deleted avatars recoverable for a while, not forever: an orphan the
           // sweep (or a request's compensation) deletes becomes a noncurrent version, and its bytes go after 30 days.
+          // The delete marker each delete leaves goes once that version has: S3 still steps over markers in a
+          // listing (the sweep lists avatars/ every interval), so they would otherwise accumulate for ever.
           id: 'expire-noncurrent-avatars',
           prefix: AVATARS_PREFIX,
           noncurrentVersionExpiration: Duration.days(30),
+          expiredObjectDeleteMarker: true,
         },
         {
           // The sweep rewrites its checkpoint every run (every ORPHAN_SWEEP_INTERVAL_SECONDS, per replica): in a

@@ -146,6 +146,7 @@ describe('users-api stack deployed to moto through CloudFormation', () => {
     expect(rules['expire-noncurrent-avatars']).toMatchObject({
       Status: 'Enabled',
       Filter: { Prefix: 'avatars/' },
+      Expiration: { ExpiredObjectDeleteMarker: true },
       NoncurrentVersionExpiration: { NoncurrentDays: 30 },
     });
     expect(rules['expire-noncurrent-sweep-checkpoint']).toMatchObject({

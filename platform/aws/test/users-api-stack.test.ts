@@ -94,6 +94,7 @@ describe('users-api stack', () => {
             Status: 'Enabled',
             Prefix: 'avatars/',
             NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+            ExpiredObjectDeleteMarker: true,
           },
           {
             Id: 'expire-noncurrent-sweep-checkpoint',
@@ -111,6 +112,30 @@ describe('users-api stack', () => {
       Properties: { LifecycleConfiguration: { Rules: Parameters<typeof toApiLifecycleRule>[0][] } };
     };
     expect(LIFECYCLE_RULES).toEqual(bucket.Properties.LifecycleConfiguration.Rules.map(toApiLifecycleRule));
+  });
+
+  it('translates a lifecycle rule field by field, and refuses what the S3 API could not take', () => {
+    expect(toApiLifecycleRule({ Id: 'm', Status: 'Enabled', Prefix: 'a/', ExpiredObjectDeleteMarker: true })).toEqual({
+      ID: 'm',
+      Status: 'Enabled',
+      Filter: { Prefix: 'a/' },
+      Expiration: { ExpiredObjectDeleteMarker: true },
+    });
+    expect(toApiLifecycleRule({ Status: 'Enabled', ExpirationInDays: 7 })).toEqual({
+      Status: 'Enabled',
+      Filter: { Prefix: '' },
+      Expiration: { Days: 7 },
+    });
+    // One Expiration element holds one or the other.
+    expect(() =>
+      toApiLifecycleRule({ Id: 'both', Status: 'Enabled', ExpirationInDays: 7, ExpiredObjectDeleteMarker: true }),
+    ).toThrow(/both: ExpirationInDays and ExpiredObjectDeleteMarker exclude each other/);
+    // A field the translation does not know is an error, not a rule silently weakened.
+    expect(() =>
+      toApiLifecycleRule({ Id: 'x', Status: 'Enabled', Transitions: [] } as unknown as Parameters<
+        typeof toApiLifecycleRule
+      >[0]),
+    ).toThrow(/x: no translation for Transitions/);
   });
 
   it('the bucket policy denies every request not made over TLS, on the bucket and its objects', () => {

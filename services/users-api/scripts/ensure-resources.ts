@@ -32,6 +32,7 @@ export const LIFECYCLE_RULES: LifecycleRule[] = [
     ID: 'expire-noncurrent-avatars',
     Status: 'Enabled',
     Filter: { Prefix: 'avatars/' },
+    Expiration: { ExpiredObjectDeleteMarker: true },
     NoncurrentVersionExpiration: { NoncurrentDays: 30 },
   },
   {
