@@ -1,10 +1,11 @@
 // Every service as its image runs it, TypeScript (the sources with type stripping, the layout the images had
 // before issue 17) against the esbuild bundle (tools/build/bundle.ts, what the images run now), interleaved in
-// the same run: time from spawn to /readyz 200, and resident memory once idle. The bundle runs with
-// --no-experimental-strip-types (it could not load a .ts file): as its image starts it (main.js, the loader that
-// maps stack traces to our sources, with the NODE_OPTIONS and MALLOC_ARENA_MAX its Dockerfile sets), with source
-// maps turned on by --enable-source-maps instead (what the images did before), without source maps
-// (main.bundle.js itself), and as the image but with glibc's default number of malloc arenas.
+// the same run: time from spawn to /readyz 200, and resident memory once idle (with the process's own part: see
+// memoryMiB). The bundle runs with --no-experimental-strip-types (it could not load a .ts file): as its image
+// starts it (main.js, the loader that maps stack traces to our sources, with the NODE_OPTIONS and
+// MALLOC_ARENA_MAX its Dockerfile sets), with source maps turned on by --enable-source-maps instead (what the images
+// did before), without source maps (main.bundle.js itself), and as the image but with glibc's default number of
+// malloc arenas.
 //
 // Targets (issue 17): idle under 70 MiB and ready under 500 ms for every service. deployment-api runs against
 // its own local control plane (one Deployment; its 1,000-Deployment figure is deployment-api.bench.ts's).
