@@ -139,3 +139,47 @@ describe('graceful shutdown', () => {
     expect(proc.stdout()).toContain('drain bound reached');
   });
 });
+
+describe('start-up garbage (startup-memory.ts)', () => {
+  const RELEASED = 'start-up garbage released';
+  /** Polls the process's stdout until `text` shows, however long the machine takes. */
+  async function untilLogged(proc: { stdout: () => string }, text: string): Promise<void> {
+    while (!proc.stdout().includes(text)) await sleep(20);
+  }
+
+  it('is given back once, when the service first reports ready, with node --expose-gc', async () => {
+    const port = await freePort();
+    const proc = await startProcess(EXAMPLE, { PORT: String(port), LOG_LEVEL: 'debug', NODE_OPTIONS: '--expose-gc' });
+    try {
+      for (let i = 0; i < 3; i++) expect((await fetch(`${proc.url}/readyz`)).status).toBe(200);
+      await untilLogged(proc, RELEASED);
+      proc.child.kill('SIGTERM');
+      await untilLogged(proc, '"drained":true');
+      const lines = proc
+        .stdout()
+        .split('\n')
+        .filter((l) => l.includes(RELEASED))
+        .map((l) => JSON.parse(l) as { heapMiB: { before: number; after: number }; pauseMs: number });
+      // Four 200s from /readyz (the start-up poll's and three more), one collection.
+      expect(lines).toHaveLength(1);
+      expect(lines[0]!.heapMiB.after).toBeLessThan(lines[0]!.heapMiB.before);
+      expect(lines[0]!.pauseMs).toBeGreaterThanOrEqual(0);
+    } finally {
+      await proc.stop();
+    }
+  });
+
+  it('is left alone without --expose-gc (development, tests)', async () => {
+    const port = await freePort();
+    const proc = await startProcess(EXAMPLE, { PORT: String(port), LOG_LEVEL: 'debug' });
+    try {
+      expect((await fetch(`${proc.url}/readyz`)).status).toBe(200);
+      proc.child.kill('SIGTERM');
+      // The drain's line comes after anything the ready answers could have caused, on the same stream.
+      await untilLogged(proc, '"drained":true');
+      expect(proc.stdout()).not.toContain(RELEASED);
+    } finally {
+      await proc.stop();
+    }
+  });
+});

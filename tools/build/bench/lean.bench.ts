@@ -2,13 +2,16 @@
 // before issue 17) against the esbuild bundle (tools/build/bundle.ts, what the images run now), interleaved in
 // the same run: time from spawn to /readyz 200, and resident memory once idle (with the process's own part: see
 // memoryMiB). The bundle runs with --no-experimental-strip-types (it could not load a .ts file): as its image
-// starts it (main.js, the loader that maps stack traces to our sources, with the NODE_OPTIONS and
+// starts it (main.js, the loader that maps stack traces to our sources, with the NODE_OPTIONS, CMD flags and
 // MALLOC_ARENA_MAX its Dockerfile sets), with source maps turned on by --enable-source-maps instead (what the images
-// did before), without source maps (main.bundle.js itself), and as the image but with glibc's default number of
-// malloc arenas.
+// did before), without source maps (main.bundle.js itself), as the image but with glibc's default number of
+// malloc arenas, and as the image but without --expose-gc (so without the kit's one collection at first ready).
 //
 // Targets (issue 17): idle under 70 MiB and ready under 500 ms for every service. deployment-api runs against
 // its own local control plane (one Deployment; its 1,000-Deployment figure is deployment-api.bench.ts's).
+// Two floors come first, bundled and started the same way (floor/): a bare node:http server (what Node itself
+// costs) and the kit with no routes of its own (what every service costs before its own code and clients); each
+// service's line then says how far above the kit floor it is.
 //
 //   make bench BENCH=lean        BENCH_ROUNDS=N (default 5), BENCH_IDLE_MS (default 3000)
 import { spawn } from 'node:child_process';
@@ -150,7 +153,48 @@ async function measure(
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+interface Samples {
+  readyMs: number[];
+  rss: number[];
+  anon: number[];
+}
+
+/** Every variant ROUNDS times, interleaved, the order turned each round so that none always runs on a warmer machine. */
+async function rounds(variants: Variant[], env: Record<string, string>): Promise<Map<string, Samples>> {
+  const seen = new Map<string, Samples>(variants.map((v) => [v.name, { readyMs: [], rss: [], anon: [] }]));
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 === 0 ? variants : [...variants].reverse();
+    for (const v of order) {
+      const m = await measure(v, env);
+      seen.get(v.name)!.readyMs.push(m.readyMs);
+      seen.get(v.name)!.rss.push(m.rss);
+      seen.get(v.name)!.anon.push(m.anon);
+    }
+  }
+  return seen;
+}
+
+const line = (label: string, name: string, s: Samples) =>
+  `${label.padEnd(18)} ${name.padEnd(22)} ready p50 ${median(s.readyMs).toFixed(0).padStart(5)} ms` +
+  `  idle RSS p50 ${median(s.rss).toFixed(0).padStart(4)} MiB (own ${median(s.anon).toFixed(0).padStart(3)})`;
+
 try {
+  // The floors, as the images start a bundle: through its loader, type stripping off, gc exposed, two malloc arenas.
+  const floorDir = join(work, 'floor');
+  await bundle('tools/build/bench/floor', { out: floorDir });
+  const floorFlags = ['--no-experimental-strip-types', '--expose-gc'];
+  const floors = await rounds(
+    [
+      { name: 'node:http', cwd: floorDir, args: [...floorFlags, 'http.js'], env: { MALLOC_ARENA_MAX: '2' } },
+      { name: 'kit, no routes', cwd: floorDir, args: [...floorFlags, 'kit.js'], env: { MALLOC_ARENA_MAX: '2' } },
+    ],
+    { NODE_ENV: 'production', LOG_LEVEL: 'warn' },
+  );
+  const kit = floors.get('kit, no routes')!;
+  for (const [name, s] of floors) out(line('floor', name, s));
+  const aboveKit = (s: Samples) =>
+    `above the kit: RSS +${(median(s.rss) - median(kit.rss)).toFixed(0)}, own +${(median(s.anon) - median(kit.anon)).toFixed(0)} MiB`;
+
   for (const service of services) {
     const dir = join(work, service);
     await bundle(`services/${service}`, { out: dir });
@@ -158,7 +202,13 @@ try {
     // The node options the image sets (for some a young-generation cap), and type stripping off.
     const dockerfile = readFileSync(join(ROOT, 'services', service, 'Dockerfile'), 'utf8');
     const imageOptions = (/NODE_OPTIONS=(?:"([^"]*)"|(\S+))/.exec(dockerfile) ?? []).slice(1).find(Boolean) ?? '';
-    const imageFlags = ['--no-experimental-strip-types', ...imageOptions.split(' ').filter(Boolean)];
+    // And the node flags its CMD passes before main.js (--expose-gc: the kit releases start-up garbage with it).
+    const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)![1]!) as string[];
+    const imageFlags = [
+      '--no-experimental-strip-types',
+      ...imageOptions.split(' ').filter(Boolean),
+      ...cmd.slice(0, cmd.indexOf('main.js')),
+    ];
     const arenas = /\bMALLOC_ARENA_MAX=(\d+)/.exec(dockerfile)?.[1];
     const imageEnv: Record<string, string> = arenas ? { MALLOC_ARENA_MAX: arenas } : {};
     const variants: Variant[] = [
@@ -172,30 +222,27 @@ try {
       },
       { name: 'bundle, no source maps', cwd: dir, args: [...imageFlags, 'main.bundle.js'], env: imageEnv },
       ...(arenas ? [{ name: 'bundle, default arenas', cwd: dir, args: [...imageFlags, 'main.js'] }] : []),
+      ...(imageFlags.includes('--expose-gc')
+        ? [
+            {
+              name: 'bundle, no start-up gc',
+              cwd: dir,
+              args: [...imageFlags.filter((f) => f !== '--expose-gc'), 'main.js'],
+              env: imageEnv,
+            },
+          ]
+        : []),
     ];
-    const env = await environment(service);
-    const seen = new Map<string, { readyMs: number[]; rss: number[]; anon: number[] }>(
-      variants.map((v) => [v.name, { readyMs: [], rss: [], anon: [] }]),
-    );
-    for (let round = 0; round < ROUNDS; round++) {
-      // Interleaved, and the order turned each round, so that neither variant always runs on a warmer machine.
-      const order = round % 2 === 0 ? variants : [...variants].reverse();
-      for (const v of order) {
-        const m = await measure(v, env);
-        seen.get(v.name)!.readyMs.push(m.readyMs);
-        seen.get(v.name)!.rss.push(m.rss);
-        seen.get(v.name)!.anon.push(m.anon);
-      }
-    }
+    const seen = await rounds(variants, await environment(service));
     const ts = seen.get('ts')!;
     for (const v of variants) {
       const s = seen.get(v.name)!;
       out(
-        `${service.padEnd(18)} ${v.name.padEnd(22)} ready p50 ${median(s.readyMs).toFixed(0).padStart(5)} ms` +
-          `  idle RSS p50 ${median(s.rss).toFixed(0).padStart(4)} MiB (own ${median(s.anon).toFixed(0).padStart(3)})` +
+        line(service, v.name, s) +
           (v.name === 'ts'
             ? ''
-            : `  (vs ts: ready ${(median(s.readyMs) / median(ts.readyMs)).toFixed(2)}x, RSS ${(median(s.rss) / median(ts.rss)).toFixed(2)}x)`),
+            : `  (vs ts: ready ${(median(s.readyMs) / median(ts.readyMs)).toFixed(2)}x, RSS ${(median(s.rss) / median(ts.rss)).toFixed(2)}x)`) +
+          (v.name === 'bundle' ? `  ${aboveKit(s)}` : ''),
       );
     }
     await stopCluster?.();
