@@ -37,13 +37,12 @@ import { changelog } from './changelog.ts';
 
 /** What becomes a standalone binary: the workspace, and which of its bundle entries, under which name. */
 const BINARIES = [
-  // The server's node flags as in its image (services/deployment-api/Dockerfile): the young generation capped, and
-  // gc exposed so that the kit gives back its start-up garbage at first ready.
+  // The server's young generation capped as in its image (services/deployment-api/Dockerfile).
   {
     workspace: 'services/deployment-api',
     entry: 'main',
     name: 'deployment-api',
-    execArgv: ['--max-semi-space-size=4', '--expose-gc'],
+    execArgv: ['--max-semi-space-size=4'],
   },
   { workspace: 'services/deployment-api', entry: 'deployctl', name: 'deployctl', execArgv: [] },
 ];

@@ -126,13 +126,7 @@ export const problemErrors = fp<{ unavailable?: ((error: unknown) => string | un
 /** GET /healthz, /readyz and /metrics (encapsulated: nothing declared here reaches other routes). */
 export function probes(
   app: FastifyInstance,
-  options: {
-    metrics: HttpMetrics;
-    readiness: ReadinessCheck[];
-    draining: () => boolean;
-    /** Called after each answer of 200 (the first one gives back start-up memory: startup-memory.ts). */
-    onReady?: () => void;
-  },
+  options: { metrics: HttpMetrics; readiness: ReadinessCheck[]; draining: () => boolean },
   next: (err?: Error) => void,
 ): void {
   const { metrics } = options;
@@ -154,7 +148,6 @@ export function probes(
         .type(PROBLEM_CONTENT_TYPE)
         .send(problem(503, detail, { checks, requestId: request.id }));
     }
-    options.onReady?.();
     return { status: 'ready', checks };
   });
   // Each metric rendered on its own: prom-client's registry.metrics() fails the whole scrape when one

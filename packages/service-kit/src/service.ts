@@ -24,7 +24,6 @@ import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type HttpMetrics } from './metrics.ts';
 import { accessLog, pathOf, probes, problemErrors, startingGate } from './plugins.ts';
 import { problem, PROBLEM_CONTENT_TYPE, titleFor } from './problem.ts';
-import { releaseStartupMemory } from './startup-memory.ts';
 
 export type ServiceApp = FastifyInstance<
   RawServerDefault,
@@ -149,12 +148,7 @@ export function createService(options: ServiceOptions): Service {
   void app.register(accessLog, { metrics, draining: () => draining });
   void app.register(startingGate, { readiness: options.readiness ?? [] });
   void app.register(problemErrors, { unavailable: options.unavailable });
-  void app.register(probes, {
-    metrics,
-    readiness: options.readiness ?? [],
-    draining: () => draining,
-    onReady: () => releaseStartupMemory(logger),
-  });
+  void app.register(probes, { metrics, readiness: options.readiness ?? [], draining: () => draining });
 
   const service: Service = {
     app,

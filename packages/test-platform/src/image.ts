@@ -153,8 +153,7 @@ export function describeImage(spec: ImageSpec): void {
       // Source maps: main.js, the bundle's loader, maps stack traces; the flag would cost about 10 MiB more (bundle.ts).
       expect(runtime.find((l) => l.startsWith('ENV '))).not.toMatch(/--enable-source-maps\b/);
       expect(runtime.find((l) => l.startsWith('ENV '))).toMatch(/NODE_ENV=production\b/);
-      // --expose-gc: the kit gives back its start-up garbage once, when the service first reports ready.
-      expect(runtime.at(-1)).toBe('CMD ["--expose-gc", "main.js"]');
+      expect(runtime.at(-1)).toBe('CMD ["main.js"]');
     });
 
     it('copies every workspace manifest, so that npm ci agrees with the lockfile', () => {
@@ -191,7 +190,7 @@ export function describeImage(spec: ImageSpec): void {
       it('runs node as its numeric non-root user, with the service as its command', () => {
         expect(image.config.User).toMatch(/^[1-9][0-9]*(:[1-9][0-9]*)?$/);
         expect(image.config.Entrypoint?.at(-1)).toMatch(/\/node$/);
-        expect(image.config.Cmd).toEqual(['--expose-gc', 'main.js']);
+        expect(image.config.Cmd).toEqual(['main.js']);
       });
 
       it('holds no TypeScript, only production dependencies, no shell, and cannot write its root filesystem', async () => {

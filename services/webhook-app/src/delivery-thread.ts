@@ -6,7 +6,6 @@ import { parentPort, workerData } from 'node:worker_threads';
 
 import { databaseOptions, openDatabase } from '@sre-platform/database';
 import { createLogger } from '@sre-platform/service-kit/logger';
-import { releaseStartupMemory } from '@sre-platform/service-kit/startup-memory';
 
 import { createDelivery } from './delivery.ts';
 import { metricsToMain, type FromThread, type ThreadData, type ToThread } from './delivery-protocol.ts';
@@ -39,5 +38,3 @@ port.on('message', (msg: ToThread) => {
   }
 });
 delivery.start();
-// This thread is an isolate of its own, with its own start-up garbage (a no-op without node's --expose-gc).
-releaseStartupMemory(log);

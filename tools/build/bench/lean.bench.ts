@@ -2,10 +2,10 @@
 // before issue 17) against the esbuild bundle (tools/build/bundle.ts, what the images run now), interleaved in
 // the same run: time from spawn to /readyz 200, and resident memory once idle (with the process's own part: see
 // memoryMiB). The bundle runs with --no-experimental-strip-types (it could not load a .ts file): as its image
-// starts it (main.js, the loader that maps stack traces to our sources, with the NODE_OPTIONS, CMD flags and
+// starts it (main.js, the loader that maps stack traces to our sources, with the NODE_OPTIONS and
 // MALLOC_ARENA_MAX its Dockerfile sets), with source maps turned on by --enable-source-maps instead (what the images
-// did before), without source maps (main.bundle.js itself), as the image but with glibc's default number of
-// malloc arenas, and as the image but without --expose-gc (so without the kit's one collection at first ready).
+// did before), without source maps (main.bundle.js itself), and as the image but with glibc's default number of
+// malloc arenas.
 //
 // Targets (issue 17): idle under 70 MiB and ready under 500 ms for every service. deployment-api runs against
 // its own local control plane (one Deployment; its 1,000-Deployment figure is deployment-api.bench.ts's).
@@ -179,10 +179,10 @@ const line = (label: string, name: string, s: Samples) =>
   `  idle RSS p50 ${median(s.rss).toFixed(0).padStart(4)} MiB (own ${median(s.anon).toFixed(0).padStart(3)})`;
 
 try {
-  // The floors, as the images start a bundle: through its loader, type stripping off, gc exposed, two malloc arenas.
+  // The floors, as the images start a bundle: through its loader, type stripping off, two malloc arenas.
   const floorDir = join(work, 'floor');
   await bundle('tools/build/bench/floor', { out: floorDir });
-  const floorFlags = ['--no-experimental-strip-types', '--expose-gc'];
+  const floorFlags = ['--no-experimental-strip-types'];
   const floors = await rounds(
     [
       { name: 'node:http', cwd: floorDir, args: [...floorFlags, 'http.js'], env: { MALLOC_ARENA_MAX: '2' } },
@@ -202,13 +202,7 @@ try {
     // The node options the image sets (for some a young-generation cap), and type stripping off.
     const dockerfile = readFileSync(join(ROOT, 'services', service, 'Dockerfile'), 'utf8');
     const imageOptions = (/NODE_OPTIONS=(?:"([^"]*)"|(\S+))/.exec(dockerfile) ?? []).slice(1).find(Boolean) ?? '';
-    // And the node flags its CMD passes before main.js (--expose-gc: the kit releases start-up garbage with it).
-    const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)![1]!) as string[];
-    const imageFlags = [
-      '--no-experimental-strip-types',
-      ...imageOptions.split(' ').filter(Boolean),
-      ...cmd.slice(0, cmd.indexOf('main.js')),
-    ];
+    const imageFlags = ['--no-experimental-strip-types', ...imageOptions.split(' ').filter(Boolean)];
     const arenas = /\bMALLOC_ARENA_MAX=(\d+)/.exec(dockerfile)?.[1];
     const imageEnv: Record<string, string> = arenas ? { MALLOC_ARENA_MAX: arenas } : {};
     const variants: Variant[] = [
@@ -222,16 +216,6 @@ try {
       },
       { name: 'bundle, no source maps', cwd: dir, args: [...imageFlags, 'main.bundle.js'], env: imageEnv },
       ...(arenas ? [{ name: 'bundle, default arenas', cwd: dir, args: [...imageFlags, 'main.js'] }] : []),
-      ...(imageFlags.includes('--expose-gc')
-        ? [
-            {
-              name: 'bundle, no start-up gc',
-              cwd: dir,
-              args: [...imageFlags.filter((f) => f !== '--expose-gc'), 'main.js'],
-              env: imageEnv,
-            },
-          ]
-        : []),
     ];
     const seen = await rounds(variants, await environment(service));
     const ts = seen.get('ts')!;
