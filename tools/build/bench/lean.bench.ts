@@ -166,9 +166,10 @@ async function rounds(variants: Variant[], env: Record<string, string>): Promise
     const order = round % 2 === 0 ? variants : [...variants].reverse();
     for (const v of order) {
       const m = await measure(v, env);
-      seen.get(v.name)!.readyMs.push(m.readyMs);
-      seen.get(v.name)!.rss.push(m.rss);
-      seen.get(v.name)!.anon.push(m.anon);
+      const s = seen.get(v.name)!;
+      s.readyMs.push(m.readyMs);
+      s.rss.push(m.rss);
+      s.anon.push(m.anon);
     }
   }
   return seen;
@@ -182,14 +183,16 @@ try {
   // The floors, as the images start a bundle: through its loader, type stripping off, two malloc arenas.
   const floorDir = join(work, 'floor');
   await bundle('tools/build/bench/floor', { out: floorDir });
-  const floorFlags = ['--no-experimental-strip-types'];
-  const floors = await rounds(
-    [
-      { name: 'node:http', cwd: floorDir, args: [...floorFlags, 'http.js'], env: { MALLOC_ARENA_MAX: '2' } },
-      { name: 'kit, no routes', cwd: floorDir, args: [...floorFlags, 'kit.js'], env: { MALLOC_ARENA_MAX: '2' } },
-    ],
-    { NODE_ENV: 'production', LOG_LEVEL: 'warn' },
-  );
+  const floor = (name: string, entry: string): Variant => ({
+    name,
+    cwd: floorDir,
+    args: ['--no-experimental-strip-types', entry],
+    env: { MALLOC_ARENA_MAX: '2' },
+  });
+  const floors = await rounds([floor('node:http', 'http.js'), floor('kit, no routes', 'kit.js')], {
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+  });
   const kit = floors.get('kit, no routes')!;
   for (const [name, s] of floors) out(line('floor', name, s));
   const aboveKit = (s: Samples) =>
