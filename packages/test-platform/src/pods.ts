@@ -3,6 +3,7 @@ import * as k8s from '@kubernetes/client-node';
 
 import { eventually } from './eventually.ts';
 import { kubeConfig } from './index.ts';
+import { kubectl } from './kubectl.ts';
 import { REAL_NODE } from './node.ts';
 
 /** The hardening every pod of ours runs with (the restricted Pod Security level), verified by the kubelet. */
@@ -69,4 +70,58 @@ export async function runPodToCompletion(
 async function podLog(namespace: string, name: string): Promise<string> {
   const api = kubeConfig().makeApiClient(k8s.CoreV1Api);
   return api.readNamespacedPodLog({ name, namespace }).catch(() => '(no log)');
+}
+
+/** One container's memory on the real node, as the kubelet counts it, in MiB. */
+export interface ContainerMemory {
+  pod: string;
+  container: string;
+  /** The cgroup's anonymous memory (heaps, stacks): what the container itself holds. */
+  rssMiB?: number;
+  /**
+   * Usage minus inactive file pages: what `kubectl top`, a memory limit's eviction and a memory-based HPA count.
+   * File pages (the node binary's) are charged to the cgroup that first read them, so a pod started from an image
+   * whose layers are already in the page cache is not charged for them.
+   */
+  workingSetMiB?: number;
+}
+
+/**
+ * The memory of every container in `namespace` on the real node, from the kubelet's summary API (through the
+ * apiserver, as `kubectl top` reads it). For the tests' printed figures, never for an assertion: the kubelet
+ * refreshes it every few seconds, so a container started just before may not be listed yet.
+ */
+export async function containerMemory(namespace: string): Promise<ContainerMemory[]> {
+  const summary = JSON.parse(await kubectl('get', '--raw', `/api/v1/nodes/${REAL_NODE.name}/proxy/stats/summary`)) as {
+    pods?: {
+      podRef: { name: string; namespace: string };
+      containers?: { name: string; memory?: { rssBytes?: number; workingSetBytes?: number } }[];
+    }[];
+  };
+  const mib = (bytes?: number) => (bytes === undefined ? undefined : Math.round((bytes / 2 ** 20) * 10) / 10);
+  return (summary.pods ?? [])
+    .filter((p) => p.podRef.namespace === namespace)
+    .flatMap((p) =>
+      (p.containers ?? []).map((c) => ({
+        pod: p.podRef.name,
+        container: c.name,
+        rssMiB: mib(c.memory?.rssBytes),
+        workingSetMiB: mib(c.memory?.workingSetBytes),
+      })),
+    )
+    .sort((a, b) => a.pod.localeCompare(b.pod) || a.container.localeCompare(b.container));
+}
+
+/** `containerMemory(namespace)` as one line per container for a test's output, or why it could not be read. */
+export async function describeContainerMemory(namespace: string): Promise<string> {
+  const show = (v?: number) => (v === undefined ? 'n/a' : `${v.toFixed(1)} MiB`);
+  try {
+    const rows = await containerMemory(namespace);
+    if (rows.length === 0) return `${namespace}: no container in the kubelet's summary yet`;
+    return rows
+      .map((r) => `${namespace}/${r.pod} ${r.container}: working set ${show(r.workingSetMiB)}, RSS ${show(r.rssMiB)}`)
+      .join('\n');
+  } catch (err) {
+    return `${namespace}: memory not read: ${(err as Error).message}`;
+  }
 }

@@ -4,7 +4,7 @@
 // (a root image under pod-level runAsNonRoot) is refused by the kubelet itself, and the fixed image runs under the
 // same spec.
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +21,7 @@ import {
   useNamespace,
 } from '@sre-platform/test-platform';
 import { netpolAllows, netpolConnections } from '@sre-platform/test-platform/manifests';
-import { onRealNode, RESTRICTED, runPodUntilReady } from '@sre-platform/test-platform/pods';
+import { describeContainerMemory, onRealNode, RESTRICTED, runPodUntilReady } from '@sre-platform/test-platform/pods';
 import { serviceImage } from '@sre-platform/test-platform/service-images';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
@@ -41,28 +41,6 @@ const isReady = (p: k8s.V1Pod) => !!p.status?.conditions?.some((c) => c.type ===
 const restarts = (p: k8s.V1Pod) => (p.status?.containerStatuses ?? []).reduce((n, c) => n + c.restartCount, 0);
 const pods = async (namespace: string, name: string) =>
   (await core().listNamespacedPod({ namespace, labelSelector: `app.kubernetes.io/name=${name}` })).items;
-
-/** The pod's working set (memory usage minus inactive file pages, as the kubelet counts it), from its cgroup. */
-function podMemoryMiB(uid: string): number | undefined {
-  const find = (dir: string): string | undefined => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      if (!entry.isDirectory()) continue;
-      const path = join(dir, entry.name);
-      if (entry.name === `pod${uid}`) return path;
-      const found = find(path);
-      if (found) return found;
-    }
-    return undefined;
-  };
-  const root = '/sys/fs/cgroup/memory/sre-platform-node';
-  const dir = existsSync(root) ? find(root) : undefined;
-  if (!dir) return undefined;
-  const usage = Number(readFileSync(join(dir, 'memory.usage_in_bytes'), 'utf8'));
-  const inactive = Number(
-    /^total_inactive_file (\d+)$/m.exec(readFileSync(join(dir, 'memory.stat'), 'utf8'))?.[1] ?? 0,
-  );
-  return Math.round((usage - inactive) / 2 ** 20);
-}
 
 /**
  * `archive`'s image with its USER removed, imported into the real node as `ref`: what the original Dockerfile made
@@ -163,15 +141,15 @@ describe('the payments pair on the real node', () => {
             // The runtime's own record of the image it started.
             expect(p.status?.containerStatuses?.[0]?.imageID).toMatch(/sha256:[0-9a-f]{64}$/);
             expect(restarts(p), `${p.metadata?.name} restarts`).toBe(0);
-            memory.push(`${ns}/${p.metadata!.name!}: ${podMemoryMiB(p.metadata!.uid!) ?? '?'} MiB`);
           }
         }
         // PostgreSQL's data on a volume the node provisioned for its claim.
         const claim = await core().readNamespacedPersistentVolumeClaim({ name: 'data-postgres-0', namespace: ns });
         expect(claim.status?.phase).toBe('Bound');
         expect(claim.spec?.storageClassName).toBe('real-node');
+        memory.push(await describeContainerMemory(ns));
       }
-      process.stdout.write(`pods' memory (working set):\n  ${memory.join('\n  ')}\n`);
+      process.stdout.write(`the pair on the real node:\n${memory.join('\n')}\n`);
     });
 
     it('is paid for by test.sh through the NodePort on the node IP, from this machine', async () => {

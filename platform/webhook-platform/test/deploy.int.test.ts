@@ -17,6 +17,7 @@ import { startPeer, type Peer } from '@sre-platform/rocketchat-peer';
 import { cluster, eventually, REAL_NODE, REPO_ROOT, startRealNode, uniqueName } from '@sre-platform/test-platform';
 import { get, kustomize, parseManifests } from '@sre-platform/test-platform/manifests';
 import { isPodReady, kubectl, kubectlItems, kubectlOutput, secretData } from '@sre-platform/test-platform/kubectl';
+import { describeContainerMemory } from '@sre-platform/test-platform/pods';
 import { serviceImage } from '@sre-platform/test-platform/service-images';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -268,7 +269,7 @@ describe('deploy.sh on the local cluster with its real node', () => {
     const app = await items<PodObj>('pods', '-n', 'webhook-app', '-l', 'app.kubernetes.io/name=webhook-app');
     expect(app.filter(isReady)).toHaveLength(2);
     expect(app.flatMap((p) => p.status.containerStatuses!.map((c) => c.restartCount))).toEqual([0, 0]);
-    await reportMemory();
+    process.stdout.write(`webhook-app on the real node:\n${await describeContainerMemory('webhook-app')}\n`);
   });
 
   it("rewrites webhook-app's Secret with a new bootstrap value, restarts its pods with it, and keeps the rest", async () => {
@@ -333,14 +334,3 @@ describe('deploy.sh on the local cluster with its real node', () => {
 
 // Last: the pipeline's deploy job changes webhook-app's image, which the suite above checks.
 pipelineSuite(() => ({ peer, bot: BOT.username }));
-
-/** The working set of each webhook-app namespace pod, from the kubelet's summary API (a figure, not an assertion). */
-async function reportMemory(): Promise<void> {
-  const summary = JSON.parse(await kubectl('get', '--raw', `/api/v1/nodes/${REAL_NODE.name}/proxy/stats/summary`)) as {
-    pods: { podRef: { name: string; namespace: string }; memory?: { workingSetBytes?: number } }[];
-  };
-  const lines = summary.pods
-    .filter((p) => p.podRef.namespace === 'webhook-app')
-    .map((p) => `${p.podRef.name} ${((p.memory?.workingSetBytes ?? 0) / 2 ** 20).toFixed(1)} MiB`);
-  process.stdout.write(`webhook-app namespace on the real node, working set: ${lines.join(', ')}\n`);
-}

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 
 import * as k8s from '@kubernetes/client-node';
 import { cluster, kubeConfig, REAL_NODE, startRealNode, useNamespace } from '@sre-platform/test-platform';
+import { describeContainerMemory } from '@sre-platform/test-platform/pods';
 import { serviceImage, type ServiceImage } from '@sre-platform/test-platform/service-images';
 import { beforeAll, describe, expect, it } from 'vitest';
 
@@ -87,6 +88,7 @@ describe('deployment-api chart on the real node', () => {
       },
       120_000,
     );
+    process.stdout.write(`deployment-api on the real node, started:\n${await describeContainerMemory(ns.name)}\n`);
 
     const failures: string[] = [];
     let sent = 0;

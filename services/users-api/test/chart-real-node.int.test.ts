@@ -30,6 +30,7 @@ import {
   type MotoServer,
 } from '@sre-platform/test-platform';
 import { helm as helmIn, isPodReady, kubectl } from '@sre-platform/test-platform/kubectl';
+import { describeContainerMemory } from '@sre-platform/test-platform/pods';
 import { serviceImage, type ServiceImage } from '@sre-platform/test-platform/service-images';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -176,10 +177,9 @@ describe('users-api chart on the real node, against moto on the node address', (
       const ready = p.status!.conditions!.find((c) => c.type === 'Ready')!.lastTransitionTime!;
       return (new Date(ready).getTime() - new Date(p.metadata!.creationTimestamp!).getTime()) / 1000;
     });
-    const rss = await podMemory();
     process.stdout.write(
       `users-api on the real node: ${steps.join(', ')}; pods Ready ${readyAfter.join(' s, ')} s ` +
-        `after creation (apiserver timestamps, 1 s resolution); ${rss}\n`,
+        `after creation (apiserver timestamps, 1 s resolution)\n${await describeContainerMemory(namespace)}\n`,
     );
   });
 
@@ -263,26 +263,3 @@ describe('users-api chart on the real node, against moto on the node address', (
     expect((await helm('list', '--namespace', namespace, '--short')).trim()).toBe('');
   });
 });
-
-/** Each pod's container memory from the kubelet's summary (through the apiserver): RSS and working set. */
-async function podMemory(): Promise<string> {
-  const raw = await kubectl('get', '--raw', `/api/v1/nodes/${REAL_NODE.name}/proxy/stats/summary`).catch(
-    (err: unknown) => `memory not read: ${String(err)}`,
-  );
-  if (!raw.startsWith('{')) return raw;
-  const summary = JSON.parse(raw) as {
-    pods?: {
-      podRef: { name: string; namespace: string };
-      containers?: { name: string; memory?: { rssBytes?: number; workingSetBytes?: number } }[];
-    }[];
-  };
-  const mib = (b?: number) => (b === undefined ? 'n/a' : `${(b / 1024 / 1024).toFixed(1)} MiB`);
-  return (summary.pods ?? [])
-    .filter((p) => p.podRef.namespace === namespace)
-    .flatMap((p) =>
-      (p.containers ?? []).map(
-        (c) => `${p.podRef.name}: RSS ${mib(c.memory?.rssBytes)}, working set ${mib(c.memory?.workingSetBytes)}`,
-      ),
-    )
-    .join('; ');
-}
