@@ -115,14 +115,15 @@ describe('the notify job', () => {
     let close: (() => void) | undefined;
     afterEach(() => close?.());
 
-    async function server(status: number) {
+    // Answers every request as webhook-app would: `status`, with `answer` as JSON of `type`.
+    async function server(status: number, answer: object, type = 'application/json') {
       const seen: { headers: IncomingHttpHeaders; body: string }[] = [];
       const srv = createServer((req, res) => {
         let body = '';
         req.on('data', (c: Buffer) => (body += c.toString()));
         req.on('end', () => {
           seen.push({ headers: req.headers, body });
-          res.writeHead(status, { 'content-type': 'application/json' }).end('{"status":"accepted"}');
+          res.writeHead(status, { 'content-type': type }).end(JSON.stringify(answer));
         });
       });
       await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
@@ -131,7 +132,7 @@ describe('the notify job', () => {
     }
 
     it("sends GitLab's headers and the same Idempotency-Key when the job is retried", async () => {
-      const { url, seen } = await server(202);
+      const { url, seen } = await server(202, { status: 'accepted', idempotencyKey: 'gitlab-ci-notify-4242' });
       const env = { ...CI_ENV, WEBHOOK_URL: url };
       expect(await notify(env)).toBe(0);
       expect(await notify(env)).toBe(0); // a retried job
@@ -147,7 +148,17 @@ describe('the notify job', () => {
     });
 
     it('fails the job when webhook-app refuses the event', async () => {
-      const { url } = await server(401);
+      const { url } = await server(
+        401,
+        {
+          type: 'about:blank',
+          title: 'Unauthorized',
+          status: 401,
+          detail: 'missing or wrong X-Gitlab-Token',
+          instance: '/webhooks/gitlab',
+        },
+        'application/problem+json',
+      );
       expect(await notify({ ...CI_ENV, WEBHOOK_URL: url })).toBe(1);
     });
   });
