@@ -4,7 +4,7 @@ import { runMain } from '@sre-platform/service-kit';
 
 import { startPeer } from './peer.ts';
 
-runMain('rocketchat-peer', async () => {
+runMain('rocketchat-peer', '0.1.0', async () => {
   const peer = await startPeer({
     port: Number(process.env['PORT'] ?? 3100),
     host: process.env['HOST'] ?? '127.0.0.1',

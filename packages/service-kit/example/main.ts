@@ -21,7 +21,7 @@ const ConfigSchema = Type.Object({
   EXAMPLE_API_TOKEN: Type.Optional(Secret(Type.String({ minLength: 8 }))),
 });
 
-runMain('kit-example', async () => {
+runMain('kit-example', '0.1.0', async () => {
   const config = loadConfig(ConfigSchema);
   const service = createService({ name: 'kit-example', version: '0.1.0', config });
 

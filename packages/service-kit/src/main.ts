@@ -1,12 +1,18 @@
 // runMain(): the top of every service's src/main.ts. Turns a bad configuration into one line on
-// stderr and exit 1, and SIGTERM/SIGINT into a graceful shutdown and exit 0.
+// stderr and exit 1, and SIGTERM/SIGINT into a graceful shutdown and exit 0. `--version` prints the name and version
+// and exits 0 without starting: by then every module the service imports has been evaluated, so an image build
+// runs it to fill the bundle's compile cache (tools/build/bundle.ts, loader()) with what a start compiles first.
 import { ConfigError } from './config.ts';
 
 export interface Stoppable {
   shutdown(reason: string): Promise<boolean>;
 }
 
-export function runMain(name: string, main: () => Promise<Stoppable>): void {
+export function runMain(name: string, version: string, main: () => Promise<Stoppable>): void {
+  if (process.argv[2] === '--version') {
+    process.stdout.write(`${name} ${version}\n`);
+    process.exit(0);
+  }
   main().then(
     (service) => {
       let signals = 0;

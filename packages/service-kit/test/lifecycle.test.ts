@@ -27,6 +27,19 @@ describe('start-up with a bad configuration', () => {
   });
 });
 
+describe('--version', () => {
+  it('prints the name and version and exits 0 without reading the configuration or listening', () => {
+    // A configuration that would refuse to start: it is not read.
+    const result = spawnSync(process.execPath, [EXAMPLE, '--version'], {
+      env: { ...process.env, PORT: 'eighty' },
+      encoding: 'utf8',
+    });
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toBe('kit-example 0.1.0\n');
+    expect(result.status).toBe(0);
+  });
+});
+
 /** Waits until the service reports `n` requests to /delay/:ms in flight (its own gauge), however long that takes. */
 async function untilInFlight(url: string, n: number): Promise<void> {
   const line = 'http_requests_in_flight{route="/delay/:ms"}';

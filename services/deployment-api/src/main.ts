@@ -26,14 +26,7 @@ import { VERSION } from './version.ts';
 
 const NAME = 'deployment-api';
 
-// The one argument the server takes (everything else is configuration from the environment): the standalone
-// binary and the image answer it without starting.
-if (process.argv[2] === '--version') {
-  process.stdout.write(`${NAME} ${VERSION}\n`);
-  process.exit(0);
-}
-
-runMain(NAME, async () => {
+runMain(NAME, VERSION, async () => {
   const config = readConfig();
   const kc = new KubeConfig();
   if (config.KUBECONFIG) kc.loadFromFile(config.KUBECONFIG);

@@ -13,7 +13,7 @@ import { Payer } from './pay/payer.ts';
 const NAME = 'invoice-app';
 const VERSION = process.env['APP_VERSION'] ?? '0.1.0';
 
-runMain(NAME, async () => {
+runMain(NAME, VERSION, async () => {
   const config = readConfig();
   const dbOptions = databaseOptions(config);
   const db = await openDatabase(dbOptions);

@@ -11,7 +11,7 @@ import { Payments } from './adapters/payments.ts';
 const NAME = 'payment-provider';
 const VERSION = process.env['APP_VERSION'] ?? '0.1.0';
 
-runMain(NAME, async () => {
+runMain(NAME, VERSION, async () => {
   const config = readConfig();
   const dbOptions = databaseOptions(config);
   const db = await openDatabase(dbOptions);

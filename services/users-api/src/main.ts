@@ -13,7 +13,7 @@ import { startSweeper } from './sweep.ts';
 const NAME = 'users-api';
 const VERSION = process.env['APP_VERSION'] ?? '0.1.0';
 
-runMain(NAME, async () => {
+runMain(NAME, VERSION, async () => {
   const config = readConfig();
   const clients = createClients(config);
   const users = new UsersTable(clients.dynamodb, config.USERS_TABLE);

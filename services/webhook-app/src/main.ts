@@ -12,7 +12,7 @@ import { Outbox } from './adapters/outbox.ts';
 const NAME = 'webhook-app';
 const VERSION = process.env['APP_VERSION'] ?? '0.1.0';
 
-runMain(NAME, async () => {
+runMain(NAME, VERSION, async () => {
   const config = readConfig();
   const dbOptions = databaseOptions(config);
   const db = await openDatabase(dbOptions);

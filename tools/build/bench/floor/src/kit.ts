@@ -3,7 +3,7 @@
 // shutdown). What any service costs before its own code and clients.
 import { BaseConfigSchema, createService, loadConfig, runMain } from '@sre-platform/service-kit';
 
-runMain('lean-floor', async () => {
+runMain('lean-floor', '0.0.0', async () => {
   const service = createService({ name: 'lean-floor', version: '0.0.0', config: loadConfig(BaseConfigSchema) });
   await service.listen();
   return service;
