@@ -223,6 +223,8 @@ export async function bundle(
     );
   if (format === 'esm') {
     for (const name of Object.keys(settings.entries)) writeFileSync(join(out, `${name}.js`), loader(name));
+    // The loaders' compile cache, empty until a run fills it (an image's build gives it to the runtime user to fill).
+    mkdirSync(join(out, '.compile-cache'));
   }
   writeFileSync(
     join(out, 'package.json'),
@@ -280,7 +282,7 @@ export function loader(name: string): string {
   return `// Starts ${name}.bundle.js with stack traces mapped to our sources through its map, read the first time a stack
 // trace names the bundle (tools/build/bundle.ts, loader()).
 import { readFileSync } from 'node:fs';
-import { SourceMap } from 'node:module';
+import { enableCompileCache, SourceMap } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const bundle = new URL('./${name}.bundle.js', import.meta.url).href;
@@ -336,6 +338,12 @@ Error.prepareStackTrace = (error, trace) => {
     }
   }).join('');
 };
+
+// V8's code for the bundle, compiled once and read back by every later start (Node's compile cache, in
+// .compile-cache beside the bundle, one folder per Node version, architecture and V8 flags). An image fills it at
+// build time by running this loader with --version as its own user, and reads it on a read-only root filesystem;
+// a start that cannot use or write it compiles as before. NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+enableCompileCache(fileURLToPath(new URL('./.compile-cache', import.meta.url)));
 
 await import('./${name}.bundle.js');
 `;

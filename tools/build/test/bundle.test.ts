@@ -21,7 +21,14 @@ const run = (file: string) =>
 describe('bundle', () => {
   it('writes each entry as <name>.bundle.js with its map, and <name>.js, the loader that starts it', () => {
     expect(readdirSync(out).sort()).toEqual(
-      expect.arrayContaining(['bundle.json', 'main.bundle.js', 'main.bundle.js.map', 'main.js', 'package.json']),
+      expect.arrayContaining([
+        '.compile-cache',
+        'bundle.json',
+        'main.bundle.js',
+        'main.bundle.js.map',
+        'main.js',
+        'package.json',
+      ]),
     );
   });
 
@@ -42,6 +49,27 @@ describe('bundle', () => {
     expect(stderr).toContain('fixture failure');
     expect(stderr).not.toMatch(/src\/main\.ts/);
     expect(stderr).toMatch(/main\.bundle\.js:\d+/);
+  });
+
+  it("keeps V8's code in .compile-cache beside the bundle: the first start writes it, the next reads it and writes nothing", () => {
+    const start = (env: Record<string, string> = {}) => {
+      const result = spawnSync(process.execPath, ['--no-experimental-strip-types', join(out, 'version.js')], {
+        env: { ...process.env, NODE_DEBUG_NATIVE: 'COMPILE_CACHE', ...env },
+        encoding: 'utf8',
+      });
+      expect(result.stdout).toBe('fixture 0.0.0\n');
+      expect(result.status).toBe(0);
+      return result.stderr;
+    };
+    const bundleUrl = `file://${join(out, 'version.bundle.js')}`;
+    // Turned off, nothing is read or written: the next start finds no cache for this bundle and writes one.
+    expect(start({ NODE_DISABLE_COMPILE_CACHE: '1' })).not.toContain(bundleUrl);
+    const first = start();
+    expect(first).toMatch(/reading cache from .* for ESM file:\/\/.*version\.bundle\.js\.\.\. no such file/);
+    expect(first).toContain(`writing cache for ESM ${bundleUrl}`);
+    const second = start();
+    expect(second).toContain(`V8 code cache for ESM ${bundleUrl} was accepted`);
+    expect(second).toContain(`skip persisting ESM ${bundleUrl} because cache was the same`);
   });
 
   it('writes ASCII only (V8 keeps such a source in one byte a character), strings unchanged', () => {
