@@ -130,11 +130,33 @@ export function describeImage(spec: ImageSpec): void {
     acc.at(-1)?.push(line);
     return acc;
   }, []);
+  // `FROM [--platform=P] image [AS name]`: a stage's image, and its name.
+  const from = (stage: string[]) => {
+    const [, image, name] = /^FROM (?:--platform=\S+ )?(\S+)(?: AS (\S+))?$/.exec(stage[0]!) ?? [];
+    return { image: image!, name };
+  };
+  const named = (name: string) => stages.find((st) => from(st).name === name);
+  // A stage with every stage it builds on (FROM <stage>), the stage first.
+  const chain = (stage: string[]): string[][] => {
+    const parent = named(from(stage).image);
+    return parent ? [stage, ...chain(parent)] : [stage];
+  };
+  const runtime = stages.at(-1)!;
+  const runtimeChain = chain(runtime);
+  const runtimeEnv = runtimeChain
+    .flat()
+    .filter((l) => l.startsWith('ENV '))
+    .join(' ');
+  const warm = named('compile-cache');
+  /** The loaders the compile-cache stage runs with --version (main.js, and for deployment-api deployctl.js). */
+  const warmed = (warm ?? [])
+    .map((l) => /^RUN \["\/nodejs\/bin\/node", "(\w[\w-]*)\.js", "--version"\]$/.exec(l)?.[1])
+    .filter((n): n is string => n !== undefined);
 
   describe(`${spec.service} Dockerfile`, () => {
     it('is multi-stage and ends on distroless Node 24 as a numeric non-root user, listening on all interfaces', () => {
       expect(stages.length).toBeGreaterThanOrEqual(2);
-      expect(stages.at(-1)![0]).toMatch(/^FROM gcr\.io\/distroless\/nodejs24/);
+      expect(from(runtimeChain.at(-1)!).image).toMatch(/^gcr\.io\/distroless\/nodejs24/);
       // runAsNonRoot can only be verified by the kubelet for a numeric user other than 0.
       expect(instructions.filter((l) => l.startsWith('USER ')).at(-1)).toMatch(/^USER [1-9][0-9]*:[1-9][0-9]*$/);
       expect(dockerfile).toMatch(new RegExp(`ENV .*HOST=0\\.0\\.0\\.0.*PORT=${spec.port}\\b`));
@@ -147,13 +169,28 @@ export function describeImage(spec: ImageSpec): void {
       expect(build).toContainEqual(
         expect.stringMatching(new RegExp(`^RUN node tools/build/bundle\\.ts services/${spec.service} --out /out$`)),
       );
-      const runtime = stages.at(-1)!;
-      // Nothing from the build context: only the bundle's directory (its code, maps and kept node_modules).
-      expect(runtime.filter((l) => l.startsWith('COPY '))).toEqual(['COPY --from=build /out ./']);
+      // Nothing from the build context: only the bundle's directory (its code, maps and kept node_modules), and the
+      // compile cache filled from it.
+      expect(runtimeChain.flat().filter((l) => l.startsWith('COPY '))).toEqual([
+        'COPY --from=build /out ./',
+        'COPY --from=compile-cache --chmod=0555 /app/.compile-cache ./.compile-cache',
+      ]);
       // Source maps: main.js, the bundle's loader, maps stack traces; the flag would cost about 10 MiB more (bundle.ts).
-      expect(runtime.find((l) => l.startsWith('ENV '))).not.toMatch(/--enable-source-maps\b/);
-      expect(runtime.find((l) => l.startsWith('ENV '))).toMatch(/NODE_ENV=production\b/);
+      expect(runtimeEnv).not.toMatch(/--enable-source-maps\b/);
+      expect(runtimeEnv).toMatch(/NODE_ENV=production\b/);
       expect(runtime.at(-1)).toBe('CMD ["main.js"]');
+    });
+
+    it("fills the bundle's compile cache with the runtime's own node, ENV and user", () => {
+      expect(warm, 'a stage named compile-cache').toBeDefined();
+      // The same image and ENV as the runtime (the cache is per Node version, architecture and V8 flags)...
+      expect(from(warm!).image).toBe(from(runtime).image);
+      expect(warm!.some((l) => l.startsWith('ENV '))).toBe(false);
+      // ...run as the runtime's user, on a copy of the bundle it owns, with every loader the image starts.
+      const user = (lines: string[]) => lines.filter((l) => l.startsWith('USER ')).at(-1);
+      expect(user(warm!)).toBe(user(runtime));
+      expect(warm!).toContain('COPY --from=build --chown=65532:65532 /out ./');
+      expect(warmed).toContain('main');
     });
 
     it('copies every workspace manifest, so that npm ci agrees with the lockfile', () => {
@@ -200,6 +237,30 @@ export function describeImage(spec: ImageSpec): void {
         expectLeanContents(spec, seen, Number(image.config.User!.split(':')[0]));
       });
 
+      // Node options as the image sets them (its V8 flags are part of the compile cache's key), plus type stripping off.
+      const nodeOptions = () =>
+        [image.config.Env?.find((e) => e.startsWith('NODE_OPTIONS='))?.slice('NODE_OPTIONS='.length), NO_TYPESCRIPT]
+          .filter(Boolean)
+          .join(' ');
+
+      it('reads the compile cache its build filled, on its read-only root filesystem, and never writes it', async () => {
+        for (const name of warmed) {
+          const run = await runPodToCompletion(
+            ns.name,
+            pod(uniqueName('compile-cache'), {
+              args: [`${name}.js`, '--version'],
+              env: [
+                { name: 'NODE_OPTIONS', value: nodeOptions() },
+                { name: 'NODE_DEBUG_NATIVE', value: 'COMPILE_CACHE' },
+              ],
+            }),
+          );
+          expect(run.phase, run.log).toBe('Succeeded');
+          expect(run.log).toContain(`V8 code cache for ESM file:///app/${name}.bundle.js was accepted`);
+          expect(run.log).toContain(`skip persisting ESM file:///app/${name}.bundle.js because cache was the same`);
+        }
+      });
+
       if (spec.env) {
         const env = spec.env;
         it('starts from its own command and answers /readyz, with no restart', async () => {
@@ -209,7 +270,7 @@ export function describeImage(spec: ImageSpec): void {
               uniqueName('service'),
               {
                 // Type stripping off: a .ts module anywhere in what the service loads would fail to load.
-                env: Object.entries({ ...env, NODE_OPTIONS: NO_TYPESCRIPT }).map(([name, value]) => ({ name, value })),
+                env: Object.entries({ ...env, NODE_OPTIONS: nodeOptions() }).map(([name, value]) => ({ name, value })),
                 ports: [{ name: 'http', containerPort: spec.port }],
                 readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 1, failureThreshold: 300 },
                 volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
@@ -228,7 +289,7 @@ export function describeImage(spec: ImageSpec): void {
         it(`runs ${command.args.join(' ')}`, async () => {
           const run = await runPodToCompletion(
             ns.name,
-            pod(uniqueName('command'), { args: command.args, env: [{ name: 'NODE_OPTIONS', value: NO_TYPESCRIPT }] }),
+            pod(uniqueName('command'), { args: command.args, env: [{ name: 'NODE_OPTIONS', value: nodeOptions() }] }),
           );
           expect(run.phase, run.log).toBe('Succeeded');
           expect(run.log).toContain(command.logContains);
