@@ -2,10 +2,11 @@
 // before issue 17) against the esbuild bundle (tools/build/bundle.ts, what the images run now), interleaved in
 // the same run: time from spawn to /readyz 200, and resident memory once idle (with the process's own part: see
 // memoryMiB). The bundle runs with --no-experimental-strip-types (it could not load a .ts file): as its image
-// starts it (main.js, the loader that maps stack traces to our sources, with the NODE_OPTIONS and
-// MALLOC_ARENA_MAX its Dockerfile sets), with source maps turned on by --enable-source-maps instead (what the images
-// did before), without source maps (main.bundle.js itself), and as the image but with glibc's default number of
-// malloc arenas.
+// starts it (main.js, the loader that maps stack traces to our sources and reads the compile cache the image's
+// build filled, with the NODE_OPTIONS and MALLOC_ARENA_MAX its Dockerfile sets), the same without the compile
+// cache, with source maps turned on by --enable-source-maps instead (what the images did before; main.bundle.js
+// itself, so no compile cache either), without source maps (the same), and as the image but with glibc's default
+// number of malloc arenas.
 //
 // Targets (issue 17): idle under 70 MiB and ready under 500 ms for every service. deployment-api runs against
 // its own local control plane (one Deployment; its 1,000-Deployment figure is deployment-api.bench.ts's).
@@ -14,8 +15,8 @@
 // service's line then says how far above the kit floor it is.
 //
 //   make bench BENCH=lean        BENCH_ROUNDS=N (default 5), BENCH_IDLE_MS (default 3000)
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -40,6 +41,8 @@ interface Variant {
   cwd: string;
   args: string[];
   env?: Record<string, string>;
+  /** Runs before each start of this variant. */
+  before?: () => void;
 }
 
 /** Every service with a Dockerfile: the images (BENCH_SERVICES=a,b for some). */
@@ -126,6 +129,7 @@ async function measure(
 ): Promise<{ readyMs: number; rss: number; anon: number }> {
   const port = await freePort();
   const apiPort = await freePort();
+  variant.before?.();
   const t0 = performance.now();
   const child = spawn(process.execPath, variant.args, {
     cwd: variant.cwd,
@@ -175,20 +179,39 @@ async function rounds(variants: Variant[], env: Record<string, string>): Promise
   return seen;
 }
 
+/**
+ * The bundle's compile cache (tools/build/bundle.ts, loader()) as its image holds it: filled by the loader with
+ * --version (the Dockerfile's warm stage), then put back before each start (the returned function), because a start
+ * that may write it adds what it compiled when it exits, which the image's read-only copy never does.
+ */
+function imageCompileCache(dir: string, args: string[], env: Record<string, string>): () => void {
+  const cache = join(dir, '.compile-cache');
+  const warmed = mkdtempSync(join(work, 'compile-cache-'));
+  execFileSync(process.execPath, [...args, '--version'], {
+    cwd: dir,
+    env: { ...process.env, ...env, NODE_OPTIONS: '' },
+  });
+  rmSync(warmed, { recursive: true });
+  renameSync(cache, warmed);
+  return () => {
+    rmSync(cache, { recursive: true, force: true });
+    cpSync(warmed, cache, { recursive: true });
+  };
+}
+
 const line = (label: string, name: string, s: Samples) =>
-  `${label.padEnd(18)} ${name.padEnd(22)} ready p50 ${median(s.readyMs).toFixed(0).padStart(5)} ms` +
+  `${label.padEnd(18)} ${name.padEnd(25)} ready p50 ${median(s.readyMs).toFixed(0).padStart(5)} ms` +
   `  idle RSS p50 ${median(s.rss).toFixed(0).padStart(4)} MiB (own ${median(s.anon).toFixed(0).padStart(3)})`;
 
 try {
   // The floors, as the images start a bundle: through its loader, type stripping off, two malloc arenas.
   const floorDir = join(work, 'floor');
   await bundle('tools/build/bench/floor', { out: floorDir });
-  const floor = (name: string, entry: string): Variant => ({
-    name,
-    cwd: floorDir,
-    args: ['--no-experimental-strip-types', entry],
-    env: { MALLOC_ARENA_MAX: '2' },
-  });
+  const floor = (name: string, entry: string): Variant => {
+    const args = ['--no-experimental-strip-types', entry];
+    const env = { MALLOC_ARENA_MAX: '2' };
+    return { name, cwd: floorDir, args, env, before: imageCompileCache(floorDir, args, env) };
+  };
   const floors = await rounds([floor('node:http', 'http.js'), floor('kit, no routes', 'kit.js')], {
     NODE_ENV: 'production',
     LOG_LEVEL: 'warn',
@@ -208,9 +231,16 @@ try {
     const imageFlags = ['--no-experimental-strip-types', ...imageOptions.split(' ').filter(Boolean)];
     const arenas = /\bMALLOC_ARENA_MAX=(\d+)/.exec(dockerfile)?.[1];
     const imageEnv: Record<string, string> = arenas ? { MALLOC_ARENA_MAX: arenas } : {};
+    const asImage = imageCompileCache(dir, [...imageFlags, 'main.js'], imageEnv);
     const variants: Variant[] = [
       { name: 'ts', cwd: ROOT, args: [entry] },
-      { name: 'bundle', cwd: dir, args: [...imageFlags, 'main.js'], env: imageEnv },
+      { name: 'bundle', cwd: dir, args: [...imageFlags, 'main.js'], env: imageEnv, before: asImage },
+      {
+        name: 'bundle, no compile cache',
+        cwd: dir,
+        args: [...imageFlags, 'main.js'],
+        env: { ...imageEnv, NODE_DISABLE_COMPILE_CACHE: '1' },
+      },
       {
         name: 'bundle, maps by flag',
         cwd: dir,
@@ -218,7 +248,9 @@ try {
         env: imageEnv,
       },
       { name: 'bundle, no source maps', cwd: dir, args: [...imageFlags, 'main.bundle.js'], env: imageEnv },
-      ...(arenas ? [{ name: 'bundle, default arenas', cwd: dir, args: [...imageFlags, 'main.js'] }] : []),
+      ...(arenas
+        ? [{ name: 'bundle, default arenas', cwd: dir, args: [...imageFlags, 'main.js'], before: asImage }]
+        : []),
     ];
     const seen = await rounds(variants, await environment(service));
     const ts = seen.get('ts')!;
