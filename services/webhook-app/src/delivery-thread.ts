@@ -2,7 +2,7 @@
 // logger; metrics go to the main thread, which serves /metrics. It speaks only the protocol in
 // delivery-protocol.ts. The main thread throttles wakes before posting them (delivery-runner.ts),
 // so a wake here claims at once.
-import { parentPort, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 
 import { databaseOptions, openDatabase } from '@sre-platform/database';
 import { createLogger } from '@sre-platform/service-kit/logger';
@@ -10,6 +10,13 @@ import { createLogger } from '@sre-platform/service-kit/logger';
 import { createDelivery } from './delivery.ts';
 import { metricsToMain, type FromThread, type ThreadData, type ToThread } from './delivery-protocol.ts';
 import { Outbox } from './adapters/outbox.ts';
+
+// Started on its own with --version (the image's build does, to fill the bundle's compile cache): every module this
+// thread imports has been evaluated by now, and without a main thread there is nothing more to do.
+if (isMainThread && process.argv[2] === '--version') {
+  process.stdout.write('webhook-app delivery thread\n');
+  process.exit(0);
+}
 
 const port = parentPort!;
 const { config } = workerData as ThreadData;

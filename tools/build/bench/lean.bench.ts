@@ -180,17 +180,19 @@ async function rounds(variants: Variant[], env: Record<string, string>): Promise
 }
 
 /**
- * The bundle's compile cache (tools/build/bundle.ts, loader()) as its image holds it: filled by the loader with
- * --version (the Dockerfile's warm stage), then put back before each start (the returned function), because a start
- * that may write it adds what it compiled when it exits, which the image's read-only copy never does.
+ * The bundle's compile cache (tools/build/bundle.ts, loader()) as its image holds it: filled by the loader that
+ * `args` starts and by `more` loaders, each run with --version (the Dockerfile's compile-cache stage), then put back
+ * before each start (the returned function), because a start that may write it adds what it compiled when it exits,
+ * which the image's read-only copy never does.
  */
-function imageCompileCache(dir: string, args: string[], env: Record<string, string>): () => void {
+function imageCompileCache(dir: string, args: string[], env: Record<string, string>, more: string[] = []): () => void {
   const cache = join(dir, '.compile-cache');
   const warmed = mkdtempSync(join(work, 'compile-cache-'));
-  execFileSync(process.execPath, [...args, '--version'], {
-    cwd: dir,
-    env: { ...process.env, ...env, NODE_OPTIONS: '' },
-  });
+  for (const loader of [args.at(-1)!, ...more])
+    execFileSync(process.execPath, [...args.slice(0, -1), loader, '--version'], {
+      cwd: dir,
+      env: { ...process.env, ...env, NODE_OPTIONS: '' },
+    });
   rmSync(warmed, { recursive: true });
   renameSync(cache, warmed);
   return () => {
@@ -231,7 +233,11 @@ try {
     const imageFlags = ['--no-experimental-strip-types', ...imageOptions.split(' ').filter(Boolean)];
     const arenas = /\bMALLOC_ARENA_MAX=(\d+)/.exec(dockerfile)?.[1];
     const imageEnv: Record<string, string> = arenas ? { MALLOC_ARENA_MAX: arenas } : {};
-    const asImage = imageCompileCache(dir, [...imageFlags, 'main.js'], imageEnv);
+    // Every other loader the Dockerfile's compile-cache stage runs (webhook-app's delivery thread).
+    const moreLoaders = [...dockerfile.matchAll(/^RUN \["\/nodejs\/bin\/node", "([\w-]+\.js)", "--version"\]$/gm)]
+      .map((m) => m[1]!)
+      .filter((l) => l !== 'main.js');
+    const asImage = imageCompileCache(dir, [...imageFlags, 'main.js'], imageEnv, moreLoaders);
     const variants: Variant[] = [
       { name: 'ts', cwd: ROOT, args: [entry] },
       { name: 'bundle', cwd: dir, args: [...imageFlags, 'main.js'], env: imageEnv, before: asImage },
