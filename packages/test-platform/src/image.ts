@@ -14,7 +14,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { cluster, uniqueName, useNamespace } from './index.ts';
 import { startRealNode } from './node.ts';
 import { onRealNode, RESTRICTED, runPodToCompletion, runPodUntilReady } from './pods.ts';
-import { serviceImage, type ServiceImage } from './service-images.ts';
+import { compileCacheLoaders, serviceImage, type ServiceImage } from './service-images.ts';
 import { REPO_ROOT } from './tools.ts';
 
 /** Packages no service image may carry: test, build and tooling dependencies. */
@@ -149,9 +149,7 @@ export function describeImage(spec: ImageSpec): void {
     .join(' ');
   const warm = named('compile-cache');
   /** The loaders the compile-cache stage runs with --version (main.js, and for deployment-api deployctl.js). */
-  const warmed = (warm ?? [])
-    .map((l) => /^RUN \["\/nodejs\/bin\/node", "(\w[\w-]*)\.js", "--version"\]$/.exec(l)?.[1])
-    .filter((n): n is string => n !== undefined);
+  const warmed = compileCacheLoaders((warm ?? []).join('\n'));
 
   describe(`${spec.service} Dockerfile`, () => {
     it('is multi-stage and ends on distroless Node 24 as a numeric non-root user, listening on all interfaces', () => {

@@ -64,3 +64,11 @@ export function imageConfig(archive: string): ServiceImage['config'] {
 function readTar(archive: string, path: string): string {
   return execFileSync('tar', ['-xOf', archive, path], { encoding: 'utf8' });
 }
+
+/**
+ * The loaders (`main`, `deployctl`, ...) a Dockerfile's text runs with --version to fill the bundle's compile cache
+ * (its compile-cache stage: `RUN ["/nodejs/bin/node", "<loader>.js", "--version"]`), in order.
+ */
+export function compileCacheLoaders(dockerfile: string): string[] {
+  return [...dockerfile.matchAll(/^RUN \["\/nodejs\/bin\/node", "(\w[\w-]*)\.js", "--version"\]$/gm)].map((m) => m[1]!);
+}

@@ -16,7 +16,7 @@
 //
 //   make bench BENCH=lean        BENCH_ROUNDS=N (default 5), BENCH_IDLE_MS (default 3000)
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -27,6 +27,7 @@ import { freePort, waitForProbe } from '@sre-platform/service-kit/testing';
 import { startCluster } from '../../../packages/test-platform/src/cluster.ts';
 import { startMoto } from '../../../packages/test-platform/src/moto.ts';
 import { startPostgres } from '../../../packages/test-platform/src/postgres.ts';
+import { compileCacheLoaders } from '../../../packages/test-platform/src/service-images.ts';
 import { createAuthority } from '../../../services/deployment-api/scripts/pki.ts';
 import { ensureResources, resourcesEnv } from '../../../services/users-api/scripts/ensure-resources.ts';
 import { bundle, readManifest, ROOT } from '../bundle.ts';
@@ -180,21 +181,20 @@ async function rounds(variants: Variant[], env: Record<string, string>): Promise
 }
 
 /**
- * The bundle's compile cache (tools/build/bundle.ts, loader()) as its image holds it: filled by the loader that
- * `args` starts and by `more` loaders, each run with --version (the Dockerfile's compile-cache stage), then put back
- * before each start (the returned function), because a start that may write it adds what it compiled when it exits,
- * which the image's read-only copy never does.
+ * The bundle's compile cache (tools/build/bundle.ts, loader()) as its image holds it: filled by each of `loaders`
+ * run with `flags` and --version (the Dockerfile's compile-cache stage), then put back before each start (the
+ * returned function), because a start that may write it adds what it compiled when it exits, which the image's
+ * read-only copy never does.
  */
-function imageCompileCache(dir: string, args: string[], env: Record<string, string>, more: string[] = []): () => void {
+function imageCompileCache(dir: string, flags: string[], env: Record<string, string>, loaders: string[]): () => void {
   const cache = join(dir, '.compile-cache');
   const warmed = mkdtempSync(join(work, 'compile-cache-'));
-  for (const loader of [args.at(-1)!, ...more])
-    execFileSync(process.execPath, [...args.slice(0, -1), loader, '--version'], {
+  for (const loader of loaders)
+    execFileSync(process.execPath, [...flags, loader, '--version'], {
       cwd: dir,
       env: { ...process.env, ...env, NODE_OPTIONS: '' },
     });
-  rmSync(warmed, { recursive: true });
-  renameSync(cache, warmed);
+  cpSync(cache, warmed, { recursive: true });
   return () => {
     rmSync(cache, { recursive: true, force: true });
     cpSync(warmed, cache, { recursive: true });
@@ -210,9 +210,15 @@ try {
   const floorDir = join(work, 'floor');
   await bundle('tools/build/bench/floor', { out: floorDir });
   const floor = (name: string, entry: string): Variant => {
-    const args = ['--no-experimental-strip-types', entry];
+    const flags = ['--no-experimental-strip-types'];
     const env = { MALLOC_ARENA_MAX: '2' };
-    return { name, cwd: floorDir, args, env, before: imageCompileCache(floorDir, args, env) };
+    return {
+      name,
+      cwd: floorDir,
+      args: [...flags, entry],
+      env,
+      before: imageCompileCache(floorDir, flags, env, [entry]),
+    };
   };
   const floors = await rounds([floor('node:http', 'http.js'), floor('kit, no routes', 'kit.js')], {
     NODE_ENV: 'production',
@@ -233,11 +239,9 @@ try {
     const imageFlags = ['--no-experimental-strip-types', ...imageOptions.split(' ').filter(Boolean)];
     const arenas = /\bMALLOC_ARENA_MAX=(\d+)/.exec(dockerfile)?.[1];
     const imageEnv: Record<string, string> = arenas ? { MALLOC_ARENA_MAX: arenas } : {};
-    // Every other loader the Dockerfile's compile-cache stage runs (webhook-app's delivery thread).
-    const moreLoaders = [...dockerfile.matchAll(/^RUN \["\/nodejs\/bin\/node", "([\w-]+\.js)", "--version"\]$/gm)]
-      .map((m) => m[1]!)
-      .filter((l) => l !== 'main.js');
-    const asImage = imageCompileCache(dir, [...imageFlags, 'main.js'], imageEnv, moreLoaders);
+    // Every loader the Dockerfile's compile-cache stage runs (main.js; deployctl.js, webhook-app's delivery thread).
+    const loaders = compileCacheLoaders(dockerfile).map((l) => `${l}.js`);
+    const asImage = imageCompileCache(dir, imageFlags, imageEnv, loaders);
     const variants: Variant[] = [
       { name: 'ts', cwd: ROOT, args: [entry] },
       { name: 'bundle', cwd: dir, args: [...imageFlags, 'main.js'], env: imageEnv, before: asImage },
