@@ -85,8 +85,13 @@ describe('deployment-api resilience', () => {
     await eventually('drift restored through a resumed watch', async () =>
       (await specReplicas('api')) === 2 ? true : undefined,
     );
-    const metrics = await (await fetch(`${s.probeUrl}/metrics`)).text();
-    expect(metrics).toMatch(/deployment_api_drift_restored_total\{namespace="[^"]+"\} 1/);
+    // The reconciler counts the restore once its write has returned, which can be after this test saw the write.
+    const restored = /deployment_api_drift_restored_total\{namespace="[^"]+"\} 1/;
+    const metrics = await eventually('the restore counted', async () => {
+      const text = await (await fetch(`${s.probeUrl}/metrics`)).text();
+      return restored.test(text) ? text : undefined;
+    });
+    expect(metrics).toMatch(restored);
   });
 
   it('the leader dies: the second replica takes over and restores drift', async () => {
